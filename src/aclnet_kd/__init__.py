@@ -1,0 +1,17 @@
+"""aclnet-kd: a reproducible pipeline for ACLNet-KD (RGB-D teacher distilled into an RGB-only student).
+
+The package mirrors the pipeline's DAG:
+
+    data/      prepare the synthetic or real datasets, the fast cache and the torch datasets
+    models/    Shunted Transformer backbones (timm-registered), ACLNet-T and ACLNet-S, complexity
+    losses/    label loss and the three distillation losses (CLD, MGMD, ATD)
+    train/     the training loop for teacher, plain student and distilled student
+    evaluate/  saliency-map prediction and PySODMetrics evaluation
+    report/    the paper's tables (reported against reproduced) and figures
+
+Importing the package registers the Shunted variants in timm's model registry.
+"""
+
+__version__ = "0.1.0"
+
+from aclnet_kd import models as _models  # noqa: F401,E402  (registers shunted_t/s/b with timm)
