@@ -66,14 +66,14 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 
 def load_model_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Build the model a training checkpoint names and load its weights (strict). Returns (model, meta)."""
-    from aclnet_kd.models import build_model
-
     ckpt = safe_load(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "model_name" not in ckpt:
         raise AclnetError(
             f"{path}: not an aclnet-kd training checkpoint (expected keys 'model_name', 'model_cfg', "
             f"'state_dict'; found {sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__})"
         )
+    from aclnet_kd.models import build_model  # late import: models pull in timm
+
     cfg = dict(ckpt.get("model_cfg") or {})
     cfg["pretrained"] = None  # the checkpoint already holds every weight
     model = build_model(ckpt["model_name"], **cfg)
