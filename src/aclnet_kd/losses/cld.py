@@ -1,0 +1,83 @@
+"""CLD: contrastive (InfoNCE) distillation between student and teacher stage features."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aclnet_kd.errors import AclnetError
+
+from ._numerics import float32_region, upcast
+
+
+def grace_info_nce(anchor: Tensor, positive: Tensor, tau: float, eps: float = 1e-12) -> Tensor:
+    r"""GRACE's one-directional InfoNCE, per sample (shape ``(B,)``).
+
+    With e(x, y) = exp(cos(x, y) / tau), anchor a_i and positive b_i (rows of ``anchor`` /
+    ``positive``), the negatives are every other row of both views:
+
+        l_i = -log( e(a_i, b_i) / (sum_j e(a_i, a_j) + sum_j e(a_i, b_j) - e(a_i, a_i)) )
+
+    Computed as a log-sum-exp with the self pair masked out (the same value as subtracting it,
+    without cancellation). Rows are L2-normalised with ``eps``, so an all-zero row has cosine 0
+    with everything instead of NaN. Runs in float32 whatever the input dtype.
+    """
+    with float32_region(anchor):
+        a = F.normalize(upcast(anchor), dim=1, eps=eps)
+        b = F.normalize(upcast(positive), dim=1, eps=eps)
+        sim_aa = a @ a.t() / tau
+        sim_ab = a @ b.t() / tau
+        self_pair = torch.eye(a.shape[0], dtype=torch.bool, device=a.device)
+        sim_aa = sim_aa.masked_fill(self_pair, float("-inf"))
+        log_denominator = torch.logsumexp(torch.cat([sim_aa, sim_ab], dim=1), dim=1)
+        return log_denominator - sim_ab.diagonal()
+
+
+class CLD(nn.Module):
+    r"""Contrastive Learning Distillation for one stage (ACLNet-KD, the "CLD" loss).
+
+    Two descriptor kinds of student feature S and teacher feature T (both ``(B, C, H, W)``):
+
+    - channel descriptors: spatial mean, ``(B, C)``;
+    - spatial descriptors: one 1x1 conv C -> 1 (with bias, the SAME conv for S and T),
+      flattened to ``(B, H*W)``.
+
+    For each kind, GRACE's InfoNCE (:func:`grace_info_nce`) in both directions, over the batch:
+
+        L = mean_i 0.5 * [ l(s^c, t^c)_i + l(t^c, s^c)_i + l(s^hw, t^hw)_i + l(t^hw, s^hw)_i ]
+
+    with temperature ``tau`` (0.5 in the release). The other samples of the batch are the
+    negatives, so the batch must hold at least 2 samples.
+
+    The 1x1 conv is this module's own parameter: the release never optimises it (random init).
+
+    References: Zhu et al., "Deep Graph Contrastive Representation Learning" (GRACE), ICML
+    Workshop 2020; ACLNet-KD release, ``distillation_loss/KD_middle.py`` (class ``CLD``).
+    """
+
+    def __init__(self, channels: int, tau: float = 0.5) -> None:
+        super().__init__()
+        if tau <= 0:
+            raise AclnetError(f"kd.tau must be > 0, got {tau}")
+        self.tau = float(tau)
+        self.spatial_descriptor = nn.Conv2d(channels, 1, kernel_size=1)
+
+    def forward(self, student: Tensor, teacher: Tensor) -> Tensor:
+        if student.shape != teacher.shape:
+            raise ValueError(f"CLD: student {tuple(student.shape)} and teacher {tuple(teacher.shape)} differ")
+        if student.shape[0] < 2:
+            raise AclnetError(
+                "CLD (kd.weights.cld > 0) contrasts the samples of a batch and needs batch size >= 2, "
+                f"got {student.shape[0]}: raise train.batch_size or set kd.weights.cld to 0"
+            )
+        s_channel, t_channel = upcast(student).mean(dim=(2, 3)), upcast(teacher).mean(dim=(2, 3))
+        s_spatial = self.spatial_descriptor(student).flatten(1)
+        t_spatial = self.spatial_descriptor(teacher).flatten(1)
+        per_sample = (
+            grace_info_nce(s_channel, t_channel, self.tau)
+            + grace_info_nce(t_channel, s_channel, self.tau)
+            + grace_info_nce(s_spatial, t_spatial, self.tau)
+            + grace_info_nce(t_spatial, s_spatial, self.tau)
+        )
+        return 0.5 * per_sample.mean()
