@@ -63,10 +63,7 @@ class PreparedGt:
     def __init__(self, prepared_dir: str | os.PathLike, split: str) -> None:
         self.prepared_dir = Path(prepared_dir)
         self.split = split
-        ids_per_split = self._dataset().ids
-        if split not in ids_per_split:
-            raise AclnetError(f"{self.prepared_dir}: no split {split!r} (it has {sorted(ids_per_split)})")
-        self._ids = [str(i) for i in ids_per_split[split]]
+        self._ids = [str(i) for i in self._dataset().ids(split)]  # errors name a missing split
 
     def _dataset(self):
         # Opened lazily and per process: memory maps are not shared through pickling.

@@ -22,6 +22,17 @@ from aclnet_kd.errors import AclnetError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(path: Path, is_dir: bool) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) paths; give outputs the usual permissions instead."""
+    os.chmod(path, (0o777 if is_dir else 0o666) & ~_umask())
+
+
 def list_images(folder: str | os.PathLike, what: str = "image") -> dict[str, Path]:
     """``{stem: path}`` of the image files in ``folder`` (hidden files and other suffixes ignored).
 
@@ -68,6 +79,7 @@ def atomic_output_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _default_mode(tmp, is_dir=True)
     try:
         yield tmp
         if target.exists():
@@ -93,6 +105,7 @@ def atomic_write_texts(files: dict[str | os.PathLike, str]) -> None:
             staged.append((tmp, target))
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
+            _default_mode(Path(tmp), is_dir=False)
         for tmp, target in staged:
             os.replace(tmp, target)
     except BaseException:

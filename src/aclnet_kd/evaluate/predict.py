@@ -1,0 +1,222 @@
+"""``aclnet predict``: write one 8-bit saliency map per test image from a training checkpoint.
+
+    aclnet predict --checkpoint best.pt --dataset data/prepared/NAME --split test --out DIR
+    aclnet predict --checkpoint best.pt --rgb-dir new_images/ [--depth-dir new_depth/] --out DIR
+
+The checkpoint names its model and config (``checkpoint.load_model_checkpoint``), so there is no
+``--model`` flag; it is read with ``weights_only=True`` and a file carrying pickled code is refused before
+anything is written. The teacher (``model.is_rgbd``) gets RGB and depth; the student gets RGB only.
+
+Protocols (how a logit map becomes a PNG):
+
+* ``sigmoid`` (ours, default): sigmoid of the logits at network size, resized bilinearly to the GT's
+  original size (folder mode: the image's own size), stored as round(255 p). No per-image min-max, so a
+  map's grey levels mean the same thing in every image.
+* ``release_minmax`` (the authors' test script): sigmoid, then per-image min-max at network size, saved
+  at network size, which is what ``plt.imsave(..., cmap='gray')`` did. ``aclnet evaluate`` resizes these
+  to the GT's size.
+
+The output folder appears only when every map has been written (temp folder, then rename).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.evaluate.io import atomic_output_dir, list_images
+
+PROTOCOLS = ("sigmoid", "release_minmax")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The work: logits -> uint8 maps
+# ---------------------------------------------------------------------------------------------------
+def logits_to_maps(logits: torch.Tensor, sizes: list[tuple[int, int]], protocol: str = "sigmoid") -> list[np.ndarray]:
+    """``(B,1,S,S)`` logits -> B uint8 HxW maps (``sizes`` = the (H, W) each map is wanted at)."""
+    if protocol not in PROTOCOLS:
+        raise AclnetError(f"unknown protocol {protocol!r} (expected one of {PROTOCOLS})")
+    probs = torch.sigmoid(logits.detach().float().cpu())
+    maps = []
+    for prob, size in zip(probs, sizes):
+        prob = prob[None]  # (1,1,S,S)
+        if protocol == "sigmoid":
+            if tuple(prob.shape[-2:]) != tuple(size):
+                prob = F.interpolate(prob, size=tuple(size), mode="bilinear", align_corners=False)
+        else:  # release_minmax: stretch each map to [0, 1] and keep the network size
+            low, high = prob.min(), prob.max()
+            prob = (prob - low) / (high - low) if high > low else torch.zeros_like(prob)
+        maps.append((prob[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+    return maps
+
+
+@torch.inference_mode()
+def predict_batches(model: torch.nn.Module, batches: Iterator[dict[str, Any]], protocol: str,
+                    device: torch.device) -> Iterator[tuple[str, np.ndarray]]:
+    """Run ``model`` over batches ``{stems, sizes, rgb, depth?}``; yield ``(stem, uint8 map)``."""
+    model.eval().to(device)
+    for batch in batches:
+        rgb = batch["rgb"].to(device)
+        if model.is_rgbd:
+            logits = model(rgb, batch["depth"].to(device))
+        else:
+            logits = model(rgb)  # the student never sees depth
+        yield from zip(batch["stems"], logits_to_maps(logits, batch["sizes"], protocol))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inputs: a prepared dataset split, or plain folders
+# ---------------------------------------------------------------------------------------------------
+def prepared_batches(prepared_dir: Path, split: str, image_size: int, batch_size: int,
+                     need_depth: bool) -> tuple[int, Iterator[dict[str, Any]]]:
+    """Batches from ``SaliencyDataset`` (no augmentation); sizes are the GTs' original sizes."""
+    from aclnet_kd.data import SaliencyDataset, open_prepared
+
+    prepared = open_prepared(prepared_dir)
+    ids = prepared.ids(split)  # raises an error naming the split if it does not exist
+    dataset = SaliencyDataset(prepared_dir, split, image_size, augment=False, seed=0)
+
+    def batches() -> Iterator[dict[str, Any]]:
+        for start in range(0, len(dataset), batch_size):
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            stems = [ids[int(item["index"])] for item in items]
+            batch = {
+                "stems": stems,
+                "sizes": [tuple(np.asarray(prepared.gt_original(split, s)).shape[:2]) for s in stems],
+                "rgb": torch.stack([torch.as_tensor(item["rgb"]) for item in items]),
+            }
+            if need_depth:
+                batch["depth"] = torch.stack([torch.as_tensor(item["depth"]) for item in items])
+            yield batch
+
+    return len(dataset), batches()
+
+
+def _load_folder_sample(rgb_path: Path, depth_path: Path | None, image_size: int,
+                        depth_polarity: str) -> tuple[dict[str, torch.Tensor], tuple[int, int]]:
+    """One image (and depth) from files, through the same resize + normalisation as the prepared cache."""
+    from aclnet_kd.data.dataset import resize_sample, to_tensors
+    from aclnet_kd.data.images import ImageProblem, decode_depth, decode_rgb, read_bytes
+
+    try:
+        rgb = decode_rgb(read_bytes(rgb_path))
+    except ImageProblem as err:
+        raise AclnetError(f"{rgb_path}: {err}") from None
+    depth = np.zeros(rgb.shape[:2], np.uint8)
+    if depth_path is not None:
+        try:
+            depth_unit = decode_depth(read_bytes(depth_path), scale="auto", polarity=depth_polarity)
+        except ImageProblem as err:
+            raise AclnetError(f"{depth_path}: {err}") from None
+        if depth_unit.shape != rgb.shape[:2]:
+            depth_unit = cv2.resize(depth_unit, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+        depth = np.round(depth_unit * 255).astype(np.uint8)  # the cache stores depth as uint8 too
+    gt = np.zeros(rgb.shape[:2], np.uint8)  # unused placeholder: to_tensors wants one
+    tensors = to_tensors(*resize_sample(rgb, depth, gt, image_size))
+    return tensors, rgb.shape[:2]
+
+
+def folder_batches(rgb_dir: Path, depth_dir: Path | None, image_size: int, batch_size: int,
+                   need_depth: bool, depth_polarity: str = "near_bright") -> tuple[int, Iterator[dict[str, Any]]]:
+    """Batches from plain folders, paired by file stem; each map keeps its own image's size."""
+    rgb_files = list_images(rgb_dir, what="RGB")
+    if not rgb_files:
+        raise AclnetError(f"{rgb_dir}: no RGB images found")
+    depth_files: dict[str, Path] = {}
+    if need_depth:
+        if depth_dir is None:
+            raise AclnetError("this checkpoint is an RGB-D teacher: pass --depth-dir with one depth image per RGB image")
+        depth_files = list_images(depth_dir, what="depth")
+        missing = sorted(set(rgb_files) - set(depth_files))
+        if missing:
+            raise AclnetError(f"{depth_dir}: no depth image for {len(missing)} RGB image(s): {', '.join(missing[:10])}")
+    stems = sorted(rgb_files)
+
+    def batches() -> Iterator[dict[str, Any]]:
+        for start in range(0, len(stems), batch_size):
+            chunk = stems[start:start + batch_size]
+            loaded = [_load_folder_sample(rgb_files[s], depth_files.get(s), image_size, depth_polarity)
+                      for s in chunk]
+            batch = {
+                "stems": chunk,
+                "sizes": [size for _, size in loaded],
+                "rgb": torch.stack([tensors["rgb"] for tensors, _ in loaded]),
+            }
+            if need_depth:
+                batch["depth"] = torch.stack([tensors["depth"] for tensors, _ in loaded])
+            yield batch
+
+    return len(stems), batches()
+
+
+def training_image_size(meta: dict[str, Any]) -> int | None:
+    """The network input side the checkpoint was trained at, if its meta records it."""
+    for source in (meta, meta.get("config") or {}, (meta.get("config") or {}).get("train") or {}):
+        if isinstance(source, dict) and isinstance(source.get("image_size"), int):
+            return int(source["image_size"])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, type=Path, help="training checkpoint (best.pt / last.pt)")
+    parser.add_argument("--dataset", type=Path, help="prepared dataset folder (data/prepared/NAME)")
+    parser.add_argument("--split", help="split to predict (with --dataset), e.g. test or NJU2K")
+    parser.add_argument("--rgb-dir", type=Path, help="plain folder of RGB images (instead of --dataset)")
+    parser.add_argument("--depth-dir", type=Path, help="plain folder of depth images, same stems (teacher only)")
+    parser.add_argument("--depth-polarity", choices=("near_bright", "near_dark"), default="near_bright",
+                        help="how the --depth-dir files encode near surfaces (default near_bright)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder for <stem>.png maps")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="sigmoid",
+                        help="sigmoid (default): no per-image min-max, GT size; release_minmax: as released")
+    parser.add_argument("--image-size", type=int, help="network input side (default: the training size)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from aclnet_kd.checkpoint import load_model_checkpoint
+
+    if (args.dataset is None) == (args.rgb_dir is None):
+        raise AclnetError("give either --dataset PREPARED_DIR --split SPLIT or --rgb-dir DIR")
+    if args.dataset is not None and not args.split:
+        raise AclnetError("--split is required with --dataset (e.g. --split test)")
+    if args.batch_size < 1:
+        raise AclnetError(f"--batch-size must be >= 1, got {args.batch_size}")
+    model, meta = load_model_checkpoint(args.checkpoint)  # refuses unsafe files before any output exists
+    image_size = args.image_size or training_image_size(meta)
+    if not image_size or image_size < 32 or image_size % 32:
+        raise AclnetError(
+            f"{args.checkpoint}: network input size {image_size!r} unusable: pass --image-size N "
+            f"(a multiple of 32), or use a checkpoint whose meta records image_size"
+        )
+    need_depth = bool(getattr(model, "is_rgbd", False))
+    if args.dataset is not None:
+        count, batches = prepared_batches(args.dataset, args.split, image_size, args.batch_size, need_depth)
+    else:
+        if args.depth_dir is not None and not need_depth:
+            print("note: the student is RGB-only; --depth-dir is ignored")
+        count, batches = folder_batches(args.rgb_dir, args.depth_dir, image_size, args.batch_size, need_depth,
+                                        args.depth_polarity)
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+
+    written = 0
+    with atomic_output_dir(args.out) as tmp:
+        for stem, saliency in predict_batches(model, batches, args.protocol, device):
+            if not cv2.imwrite(str(tmp / f"{stem}.png"), saliency):
+                raise AclnetError(f"{tmp / (stem + '.png')}: could not write the map")
+            written += 1
+    print(f"wrote {written}/{count} maps ({args.protocol}, network input {image_size}) to {args.out}")
+    return 0
