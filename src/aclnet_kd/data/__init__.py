@@ -1,1 +1,5 @@
-"""data stage."""
+"""Data stage: synthetic generators, real-layout adapters, validation, the prepared cache and datasets."""
+
+from aclnet_kd.data.dataset import PreparedData, SaliencyDataset, open_prepared
+
+__all__ = ["PreparedData", "SaliencyDataset", "open_prepared"]

@@ -1,0 +1,224 @@
+"""Reading a prepared dataset: ``open_prepared`` and the torch ``SaliencyDataset``.
+
+A prepared folder (written by ``aclnet prepare``) holds::
+
+    meta.json      name, source, layout, synthetic, splits {split: count}, test_splits, cache_size, ...
+    manifest.csv   id, split, source paths, original height/width, sha256 of each source file
+    cache/<split>/rgb.npy (N,S,S,3)  depth.npy (N,S,S)  gt.npy (N,S,S)   uint8, S = cache_size
+    gt/<split>/<id>.png                                                  binary GT at its original size
+
+The cache is memory-mapped, so epochs never decode image files. Depth is stored near = bright and GT as
+{0, 255}, whatever the source files used.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from aclnet_kd.errors import AclnetError
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+MODALITIES = ("rgb", "depth", "gt")
+REQUIRED_META = ("name", "source", "layout", "synthetic", "splits", "test_splits", "cache_size", "depth_polarity")
+
+# HSV jitter of the public NEU RSDDS-AUG loaders (facts.md §4): hue and saturation x[0.9, 1.1],
+# value +-25 on the 0-255 scale; horizontal flip with p = 0.5.
+HUE_SCALE = (0.9, 1.1)
+SAT_SCALE = (0.9, 1.1)
+VALUE_SHIFT = 25
+FLIP_PROB = 0.5
+
+
+@dataclass
+class PreparedData:
+    """An opened prepared folder. Cache arrays are memory-mapped on first use."""
+
+    root: Path
+    meta: dict
+    manifest: list[dict]
+    _arrays: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.meta["splits"])
+
+    @property
+    def test_splits(self) -> list[str]:
+        return list(self.meta["test_splits"])
+
+    def _check_split(self, split: str) -> None:
+        if split not in self.meta["splits"]:
+            raise AclnetError(f"{self.root}: no split '{split}' (has {', '.join(self.meta['splits'])})")
+
+    def ids(self, split: str) -> list[str]:
+        """Sample ids of a split, in cache order."""
+        self._check_split(split)
+        return [row["id"] for row in self.manifest if row["split"] == split]
+
+    def rows(self, split: str) -> list[dict]:
+        self._check_split(split)
+        return [row for row in self.manifest if row["split"] == split]
+
+    def arrays(self, split: str) -> dict[str, np.ndarray]:
+        """{'rgb': (N,S,S,3), 'depth': (N,S,S), 'gt': (N,S,S)} uint8, memory-mapped read-only."""
+        self._check_split(split)
+        if split not in self._arrays:
+            loaded = {}
+            for kind in MODALITIES:
+                path = self.root / "cache" / split / f"{kind}.npy"
+                try:
+                    loaded[kind] = np.load(path, mmap_mode="r")
+                except (OSError, ValueError) as err:
+                    raise AclnetError(f"{path}: cannot open cache array ({err})") from None
+            count = self.meta["splits"][split]
+            for kind, array in loaded.items():
+                if array.shape[0] != count or array.dtype != np.uint8:
+                    raise AclnetError(f"{self.root / 'cache' / split / kind}.npy: shape {array.shape} "
+                                      f"{array.dtype}, meta.json says {count} uint8 samples")
+            self._arrays[split] = loaded
+        return self._arrays[split]
+
+    def gt_original(self, split: str, sample_id: str) -> np.ndarray:
+        """The binary GT (uint8 {0, 255}, H x W) at the source image's original size."""
+        self._check_split(split)
+        path = self.root / "gt" / split / f"{sample_id}.png"
+        gt = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if gt is None:
+            raise AclnetError(f"{path}: original-size GT missing or unreadable")
+        return gt
+
+
+def open_prepared(path: str | Path) -> PreparedData:
+    """Open a folder written by ``aclnet prepare``; errors name the file that is missing or wrong."""
+    root = Path(path)
+    meta_path, manifest_path = root / "meta.json", root / "manifest.csv"
+    if not meta_path.is_file():
+        raise AclnetError(f"{meta_path}: not found (is {root} a prepared dataset? run `aclnet prepare`)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise AclnetError(f"{meta_path}: not valid JSON ({err})") from None
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        raise AclnetError(f"{meta_path}: missing key(s) {', '.join(missing)}")
+    if not manifest_path.is_file():
+        raise AclnetError(f"{manifest_path}: not found")
+    with manifest_path.open(newline="") as handle:
+        manifest = list(csv.DictReader(handle))
+    for split, count in meta["splits"].items():
+        found = sum(row["split"] == split for row in manifest)
+        if found != count:
+            raise AclnetError(f"{manifest_path}: {found} rows for split '{split}', meta.json says {count}")
+    return PreparedData(root, meta, manifest)
+
+
+# ---- preprocessing: pure numpy/cv2 functions on uint8 HWC arrays ----
+
+def resize_sample(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray, size: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loaders' resize rule: bilinear for RGB, nearest for depth and GT (keeps GT binary)."""
+    if rgb.shape[0] == size and rgb.shape[1] == size:
+        return rgb, depth, gt
+    return (cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR),
+            cv2.resize(depth, (size, size), interpolation=cv2.INTER_NEAREST),
+            cv2.resize(gt, (size, size), interpolation=cv2.INTER_NEAREST))
+
+
+def hsv_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Scale hue and saturation by U(0.9, 1.1), shift value by U(-25, 25); one LUT pass in HSV."""
+    hue, sat = rng.uniform(*HUE_SCALE), rng.uniform(*SAT_SCALE)
+    shift = rng.uniform(-VALUE_SHIFT, VALUE_SHIFT)
+    levels = np.arange(256, dtype=np.float32)
+    lut = np.stack([np.mod(np.rint(levels * hue), 180),  # OpenCV hue is 0..179 and circular
+                    np.clip(np.rint(levels * sat), 0, 255),
+                    np.clip(np.rint(levels + shift), 0, 255)], axis=1).astype(np.uint8)
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
+    hsv = cv2.LUT(hsv, lut.reshape(1, 256, 3))
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def augment_sample(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizontal flip (p = 0.5, all three together), then HSV jitter on RGB only."""
+    if rng.random() < FLIP_PROB:
+        rgb, depth, gt = rgb[:, ::-1], depth[:, ::-1], gt[:, ::-1]
+    return hsv_jitter(rgb, rng), depth, gt
+
+
+def to_tensors(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray) -> dict[str, torch.Tensor]:
+    """uint8 -> float32 CHW: RGB /255 then ImageNet mean/std, depth /255, GT {0, 1}."""
+    rgb_f = rgb.astype(np.float32)
+    rgb_f *= 1.0 / (255.0 * IMAGENET_STD)
+    rgb_f -= IMAGENET_MEAN / IMAGENET_STD
+    depth_f = depth.astype(np.float32) * (1.0 / 255.0)
+    gt_f = (gt > 127).astype(np.float32)
+    return {"rgb": torch.from_numpy(np.ascontiguousarray(rgb_f.transpose(2, 0, 1))),
+            "depth": torch.from_numpy(np.ascontiguousarray(depth_f[None])),
+            "gt": torch.from_numpy(np.ascontiguousarray(gt_f[None]))}
+
+
+class SaliencyDataset(Dataset):
+    """One split of a prepared dataset as training/evaluation samples.
+
+    Each item is ``{'rgb': (3,S,S), 'depth': (1,S,S), 'gt': (1,S,S), 'index': int}`` (float32 tensors;
+    RGB ImageNet-normalised, depth in [0, 1] near = bright, GT in {0, 1}), S = ``image_size``.
+
+    Augmentation draws from a generator seeded by (seed, epoch, index). Every sample therefore gets
+    its own stream, the same seed gives the same batches, and the result does not depend on which
+    DataLoader worker loads the sample or on how many workers there are. Call ``set_epoch(e)`` before
+    each epoch (with ``persistent_workers=False``, the default, workers pick up the new epoch).
+    """
+
+    def __init__(self, prepared_dir: str | Path, split: str, image_size: int | None = None,
+                 augment: bool = False, seed: int = 0):
+        self.prepared_dir = Path(prepared_dir)
+        self.split = split
+        data = open_prepared(self.prepared_dir)
+        self.ids = data.ids(split)
+        self.cache_size = int(data.meta["cache_size"])
+        self.image_size = int(image_size or self.cache_size)
+        if self.image_size < 8:
+            raise AclnetError(f"image_size must be >= 8, got {self.image_size}")
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+        self._data: PreparedData | None = data
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getstate__(self) -> dict:
+        # Memory maps must not be pickled into workers (that would copy the arrays); reopen there.
+        state = self.__dict__.copy()
+        state["_data"] = None
+        return state
+
+    def raw(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cached uint8 arrays of one sample (RGB HWC, depth HW, GT HW), before any processing."""
+        if self._data is None:
+            self._data = open_prepared(self.prepared_dir)
+        arrays = self._data.arrays(self.split)
+        return arrays["rgb"][index], arrays["depth"][index], arrays["gt"][index]
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self.ids):
+            raise IndexError(index)
+        rgb, depth, gt = resize_sample(*self.raw(index), self.image_size)
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rgb, depth, gt = augment_sample(rgb, depth, gt, rng)
+        item = to_tensors(rgb, depth, gt)
+        item["index"] = index
+        return item
