@@ -1,0 +1,49 @@
+"""``aclnet train``: train the RGB-D teacher, the plain student, or the distilled student.
+
+    aclnet train --role teacher            --data data/prepared/synthetic-rail --out DIR --params params.yaml
+    aclnet train --role student --kd off   --data ... --out DIR --params params.yaml
+    aclnet train --role student --kd on --teacher results/train/rail/teacher/seed0/best.pt --data ... --out DIR \\
+                 --params params.yaml [--params config/paper.yaml] [--seed 0] [--track rail] \\
+                 [--kd-weights cld=1,mgmd=0,atd=0]
+
+Several processes: ``torchrun --nproc_per_node N $(which aclnet) train ...`` (DDP; gloo on CPU, nccl on CUDA).
+Starting a killed run again resumes it from ``DIR/last.pt``; starting a finished one does nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aclnet_kd.config import load_params
+from aclnet_kd.train.recipe import ROLES, parse_kd_weights, resolve_recipe
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", required=True, choices=ROLES, help="teacher (RGB-D) or student (RGB)")
+    parser.add_argument("--kd", choices=("on", "off"), default="off",
+                        help="student only: distil from --teacher (CLD, MGMD, ATD); default off")
+    parser.add_argument("--teacher", metavar="CKPT", help="the teacher's checkpoint (best.pt), for --kd on")
+    parser.add_argument("--data", required=True, metavar="PREPARED_DIR", help="a folder written by aclnet prepare")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (last.pt, best.pt, logs)")
+    parser.add_argument("--params", required=True, action="append", metavar="YAML",
+                        help="params.yaml, then presets merged over it in order (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for init, data order, augmentation (default 0)")
+    parser.add_argument("--track", help="a key of params `tracks`; merges tracks.<track>.train over `train`")
+    parser.add_argument("--kd-weights", metavar="NAME=W,...",
+                        help="override kd.weights for ablations, e.g. cld=1,mgmd=0,atd=0")
+
+
+def main(args: argparse.Namespace) -> int:
+    from aclnet_kd.train.loop import train  # imports torch and the models; keep `--help` fast
+
+    params = load_params(args.params)
+    recipe = resolve_recipe(
+        params,
+        role=args.role,
+        kd=args.kd == "on",
+        seed=args.seed,
+        track=args.track,
+        kd_weights_override=parse_kd_weights(args.kd_weights) if args.kd_weights else None,
+    )
+    train(recipe, args.data, args.out, teacher_checkpoint=args.teacher)
+    return 0
