@@ -1,0 +1,183 @@
+"""Finding and reading the pipeline's results for the report (tables and figures).
+
+Layout (docs/architecture.md)::
+
+    results/train/<track>/<run>/seed<k>/run.json                   how the run was trained and selected
+    results/evaluate/<track>/<run>/seed<k>/<split>/metrics.json    flat metrics of one test split
+    results/evaluate/<track>/<run>/seed<k>/<split>/curves.csv      dataset-mean PR / F / E curves
+    results/evaluate/<track>/<run>/seed<k>/<split>/per_image.csv   per-image metrics
+    results/complexity/<model_name>.json                           params and MACs at 256 x 256
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aclnet_kd.config import section
+from aclnet_kd.errors import AclnetError
+
+# The paper's model names for our runs.
+RUN_LABELS = {"teacher": "ACLNet-T", "student": "ACLNet-S", "student_kd": "ACLNet-S*"}
+# KD-loss ablation rows, in table order ("student" is label-only, "student_kd" has every KD loss).
+ABLATION_RUNS = {
+    "student": "label only (ACLNet-S)",
+    "kd_cld": "label + CLD",
+    "kd_mgmd": "label + MGMD",
+    "kd_atd": "label + ATD",
+    "student_kd": "label + CLD + MGMD + ATD (ACLNet-S*)",
+}
+# Which paper table a track reproduces.
+PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
+SEED_DIR = re.compile(r"^seed(\d+)$")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AclnetError(f"{path}: not found") from None
+    except json.JSONDecodeError as err:
+        raise AclnetError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise AclnetError(f"{path}: expected a JSON object")
+    return data
+
+
+def first_key(data: dict, *keys: str, default: Any = None) -> Any:
+    """The value of the first of ``keys`` present in ``data`` (run.json spellings vary by version)."""
+    for key in keys:
+        if data.get(key) is not None:
+            return data[key]
+    return default
+
+
+@dataclass
+class TrackSettings:
+    name: str
+    dataset: str
+    splits: list[str]
+    synthetic: bool  # from params: the dataset's source is a synthetic generator
+
+
+def track_settings(params: dict, track: str) -> TrackSettings:
+    cfg = section(params, f"tracks.{track}")
+    dataset = section(params, f"tracks.{track}.dataset")
+    splits = list(section(params, f"tracks.{track}.test_splits"))
+    source = str(((params.get("datasets") or {}).get(dataset) or {}).get("source", ""))
+    return TrackSettings(track, str(dataset), [str(s) for s in splits],
+                         synthetic=source.startswith("synthetic") or bool(cfg.get("synthetic", False)))
+
+
+@dataclass
+class RunResults:
+    """Every seed of one run on one track: metrics per split and the training record per seed."""
+
+    track: str
+    run: str
+    seeds: list[int]
+    metrics: dict[str, list[dict[str, float]]]  # split -> one metrics.json per seed (seed order)
+    eval_dirs: dict[int, Path]  # seed -> results/evaluate/<track>/<run>/seed<k>
+    run_info: dict[int, dict] = field(default_factory=dict)  # seed -> run.json (may be empty)
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    def values(self, split: str, key: str) -> np.ndarray:
+        return np.array([m[key] for m in self.metrics[split]], dtype=np.float64)
+
+    def mean_std(self, split: str, key: str) -> tuple[float, float]:
+        """Mean and sample std (ddof = 1; NaN with a single seed) over seeds."""
+        values = self.values(split, key)
+        return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+
+    def provenance(self, settings: TrackSettings) -> dict[str, Any]:
+        """Selection protocol, data and training facts of the run, the same for every seed or 'mixed'."""
+        def common(*keys: str, default: Any = None) -> Any:
+            found = {json.dumps(first_key(info, *keys, default=default)) for info in self.run_info.values()}
+            if not self.run_info:
+                return default
+            return json.loads(found.pop()) if len(found) == 1 else "mixed"
+
+        dataset = common("dataset", "dataset_name", default=settings.dataset)
+        if isinstance(dataset, dict):
+            dataset = dataset.get("name", settings.dataset)
+        synthetic = common("synthetic", default=settings.synthetic)
+        epochs = [first_key(info, "selected_epoch", "best_epoch", "epoch") for info in self.run_info.values()]
+        return {
+            "selection": common("selection", "selection_protocol", default="unknown (no run.json)"),
+            "dataset": dataset,
+            "synthetic": synthetic if isinstance(synthetic, bool) else bool(settings.synthetic),
+            "selected_epochs": [e for e in epochs if e is not None],
+        }
+
+
+def seed_dirs(root: Path, track: str, run: str) -> dict[int, Path]:
+    folder = Path(root) / track / run
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for child in folder.iterdir():
+        match = SEED_DIR.match(child.name)
+        if match and child.is_dir():
+            found[int(match.group(1))] = child
+    return dict(sorted(found.items()))
+
+
+def collect_run(eval_root: Path, train_root: Path | None, track: str, run: str, splits: list[str],
+                seeds: list[int] | None = None) -> RunResults | None:
+    """The evaluated seeds of ``run`` (None if none was evaluated).
+
+    With ``seeds`` (params ``seeds``) only those seeds count, and a run that has some of them but not all
+    is an error naming the missing file: a silently smaller n would misstate the spread. A seed must
+    have every split of the track.
+    """
+    found = seed_dirs(eval_root, track, run)
+    if seeds is not None:
+        wanted = [int(s) for s in seeds]
+        present = [s for s in wanted if s in found]
+        if not present:
+            return None
+        missing = [s for s in wanted if s not in found]
+        if missing:
+            raise AclnetError(
+                f"{Path(eval_root) / track / run}: seeds {missing} of params 'seeds' {wanted} were not "
+                f"evaluated (found {present}); finish them or set 'seeds' to what was run"
+            )
+        found = {s: found[s] for s in wanted}
+    if not found:
+        return None
+    metrics: dict[str, list[dict[str, float]]] = {split: [] for split in splits}
+    run_info: dict[int, dict] = {}
+    for seed, folder in found.items():
+        for split in splits:
+            data = read_json(folder / split / "metrics.json")
+            for key in ("Sm", "MAE", "maxF", "maxE"):
+                if not isinstance(data.get(key), (int, float)):
+                    raise AclnetError(f"{folder / split / 'metrics.json'}: missing or non-numeric '{key}'")
+            metrics[split].append({k: float(v) for k, v in data.items() if isinstance(v, (int, float))})
+        if train_root is not None and (Path(train_root) / track / run / f"seed{seed}" / "run.json").is_file():
+            run_info[seed] = read_json(Path(train_root) / track / run / f"seed{seed}" / "run.json")
+    return RunResults(track, run, list(found), metrics, dict(found), run_info)
+
+
+def read_complexity(folder: Path | None, model_name: str) -> dict | None:
+    """``results/complexity/<model_name>.json`` or None when it has not been measured."""
+    if folder is None:
+        return None
+    path = Path(folder) / f"{model_name}.json"
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    for key in ("params_m", "macs_g", "macs_g_excl_matmul"):
+        if not isinstance(data.get(key), (int, float)):
+            raise AclnetError(f"{path}: missing or non-numeric '{key}'")
+    return data
