@@ -1,0 +1,92 @@
+"""CLD: GRACE InfoNCE by hand, a numpy re-derivation of the release's formula, gradients, edges."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.losses import CLD, grace_info_nce
+
+
+def semi_loss_numpy(z1: np.ndarray, z2: np.ndarray, tau: float) -> np.ndarray:
+    """The release's semi_loss, term by term: exp-sums, then subtract the self pair."""
+    def normalise(z):
+        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+
+    a, b = normalise(z1.astype(np.float64)), normalise(z2.astype(np.float64))
+    refl, between = np.exp(a @ a.T / tau), np.exp(a @ b.T / tau)
+    return -np.log(np.diag(between) / (refl.sum(1) + between.sum(1) - np.diag(refl)))
+
+
+def cld_numpy(student: np.ndarray, teacher: np.ndarray, weight: np.ndarray, bias: float, tau: float) -> float:
+    s_c, t_c = student.mean(axis=(2, 3)), teacher.mean(axis=(2, 3))
+    s_hw = np.einsum("c,bchw->bhw", weight, student).reshape(len(student), -1) + bias
+    t_hw = np.einsum("c,bchw->bhw", weight, teacher).reshape(len(teacher), -1) + bias
+    per_sample = (semi_loss_numpy(s_c, t_c, tau) + semi_loss_numpy(t_c, s_c, tau)
+                  + semi_loss_numpy(s_hw, t_hw, tau) + semi_loss_numpy(t_hw, s_hw, tau))
+    return float(0.5 * per_sample.mean())
+
+
+def test_info_nce_hand_computed():
+    # two orthogonal unit rows, positives equal to anchors, tau = 0.5:
+    # e(a_i, b_i) = e^2, every other pair e^0 = 1, so l_i = -log(e^2 / (1 + e^2 + 1)).
+    a = torch.eye(2)
+    expected = math.log(math.exp(2) + 2) - 2
+    assert grace_info_nce(a, a.clone(), tau=0.5).tolist() == pytest.approx([expected, expected], rel=1e-6)
+
+
+@pytest.mark.parametrize("tau", [0.5, 0.1])
+def test_cld_matches_numpy_rederivation(tau):
+    torch.manual_seed(0)
+    module = CLD(channels=6, tau=tau)
+    student, teacher = torch.randn(4, 6, 3, 5), torch.randn(4, 6, 3, 5)
+    got = module(student, teacher).item()
+    conv = module.spatial_descriptor
+    expected = cld_numpy(student.numpy(), teacher.numpy(), conv.weight.detach().numpy().reshape(6),
+                         conv.bias.item(), tau)
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_identical_views_score_lower_than_unrelated():
+    torch.manual_seed(1)
+    module = CLD(channels=8)
+    x = torch.randn(4, 8, 4, 4)
+    assert module(x, x.clone()) < module(x, torch.randn(4, 8, 4, 4))
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    module = CLD(channels=3).double()
+    student = torch.randn(3, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    teacher = torch.randn(3, 3, 2, 2, dtype=torch.float64)
+    weight = module.spatial_descriptor.weight
+    assert torch.autograd.gradcheck(lambda s, w: torch.func.functional_call(
+        module, {"spatial_descriptor.weight": w}, (s, teacher)), (student, weight), fast_mode=True)
+
+
+def test_batch_of_one_is_a_clear_error():
+    with pytest.raises(AclnetError, match="batch size >= 2"):
+        CLD(channels=4)(torch.randn(1, 4, 2, 2), torch.randn(1, 4, 2, 2))
+
+
+def test_zero_features_no_nan():
+    module = CLD(channels=4)
+    student = torch.zeros(3, 4, 2, 2, requires_grad=True)
+    loss = module(student, torch.zeros(3, 4, 2, 2))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in module.parameters())
+
+
+def test_bf16_autocast_close_to_fp32():
+    torch.manual_seed(0)
+    module = CLD(channels=16)
+    student, teacher = torch.randn(4, 16, 8, 8), torch.randn(4, 16, 8, 8)
+    ref = module(student, teacher).item()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = module(student, teacher)
+    assert got.dtype == torch.float32 and got.item() == pytest.approx(ref, rel=2e-2)

@@ -1,0 +1,113 @@
+"""MGMD: a numpy re-derivation with three separate branches, input sizes, gradients, edges."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aclnet_kd.losses import MGMD, soft_dice_loss
+
+
+def adaptive_avg_pool_numpy(x: np.ndarray, out: int) -> np.ndarray:
+    """Adaptive average pooling: bin i covers [floor(i*H/out), ceil((i+1)*H/out))."""
+    b, c, h, w = x.shape
+    y = np.zeros((b, c, out, out))
+    for i in range(out):
+        for j in range(out):
+            r0, r1 = (i * h) // out, math.ceil((i + 1) * h / out)
+            c0, c1 = (j * w) // out, math.ceil((j + 1) * w / out)
+            y[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    return y
+
+
+def side_numpy(x: np.ndarray, module: MGMD, side: str) -> list[np.ndarray]:
+    """One side (student or teacher): for each branch g, pool -> conv -> BN (batch stats) -> ReLU -> graph."""
+    c, pool = module.channels, module.pool_size
+    branches, graphs = getattr(module, f"{side}_branches"), getattr(module, f"{side}_graphs")
+    conv_w = branches[0].weight.detach().numpy()[:, :, 0, 0]
+    conv_b, bn = branches[0].bias.detach().numpy(), branches[1]
+    gamma, beta = bn.weight.detach().numpy(), bn.bias.detach().numpy()
+    pooled = adaptive_avg_pool_numpy(x.astype(np.float64), pool)
+    outputs = []
+    for g in range(3):
+        rows = slice(g * c, (g + 1) * c)
+        y = np.einsum("dc,bchw->bdhw", conv_w[rows], pooled) + conv_b[rows][None, :, None, None]
+        mean, var = y.mean(axis=(0, 2, 3), keepdims=True), y.var(axis=(0, 2, 3), keepdims=True)
+        y = (y - mean) / np.sqrt(var + bn.eps) * gamma[rows][None, :, None, None] + beta[rows][None, :, None, None]
+        y = np.maximum(y, 0).reshape(len(x), c, pool * pool)
+        p = {k: v.detach().numpy()[g] for k, v in graphs.named_parameters()}
+        per_sample = []
+        for b in range(len(x)):
+            nodes = p["node_weight"] @ y[b].T + p["node_bias"][:, None]            # (N, C)
+            nodes = nodes + p["adj_weight"] @ nodes + p["adj_bias"][:, None]       # (N, C)
+            per_sample.append(np.maximum(p["channel_weight"] @ nodes.T + p["channel_bias"][:, None], 0))
+        outputs.append(np.stack(per_sample))
+    return outputs
+
+
+def mgmd_numpy(student: np.ndarray, teacher: np.ndarray, module: MGMD) -> float:
+    total = 0.0
+    for s, t in zip(side_numpy(student, module, "student"), side_numpy(teacher, module, "teacher")):
+        p, q = 1 / (1 + np.exp(-s)), 1 / (1 + np.exp(-t))
+        dice = (2 * (p * q).sum(axis=(1, 2)) + 1) / (p.sum(axis=(1, 2)) + q.sum(axis=(1, 2)) + 1)
+        total += np.mean(1 - dice)
+    return float(total)
+
+
+@pytest.mark.parametrize("side", [2, 3, 5])  # smaller than, equal to, larger than the pool size
+def test_matches_numpy_rederivation(side):
+    torch.manual_seed(0)
+    module = MGMD(channels=6, pool_size=3)
+    with torch.no_grad():  # non-trivial BN affine parameters
+        for bn in (module.student_branches[1], module.teacher_branches[1]):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    student, teacher = torch.randn(4, 6, side, side), torch.randn(4, 6, side, side)
+    got = module(student, teacher).item()
+    assert got == pytest.approx(mgmd_numpy(student.numpy(), teacher.numpy(), module), rel=1e-5)
+
+
+def test_soft_dice_hand_computed():
+    # sigmoid(0) = 0.5 and sigmoid(big) = 1 on 2 elements: dice = (2*1 + 1) / (1 + 2 + 1) = 0.75
+    student = torch.zeros(1, 1, 2)
+    teacher = torch.full((1, 1, 2), 50.0)
+    assert soft_dice_loss(student, teacher).tolist() == pytest.approx([0.25], rel=1e-6)
+
+
+@pytest.mark.parametrize("side", [4, 8, 10])  # stage 4 at 128, 256 and 320 px input
+def test_works_at_every_training_size(side):
+    torch.manual_seed(0)
+    module = MGMD(channels=512, pool_size=8)
+    loss = module(torch.randn(2, 512, side, side), torch.randn(2, 512, side, side))
+    assert loss.ndim == 0 and torch.isfinite(loss) and 0 <= loss.item() <= 3
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    module = MGMD(channels=3, pool_size=2).double()
+    student = torch.randn(3, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    teacher = torch.randn(3, 3, 3, 3, dtype=torch.float64)
+    weight = module.student_graphs.channel_weight
+    assert torch.autograd.gradcheck(lambda s, w: torch.func.functional_call(
+        module, {"student_graphs.channel_weight": w}, (s, teacher)), (student, weight), fast_mode=True)
+
+
+def test_zero_features_no_nan():
+    module = MGMD(channels=8, pool_size=4)
+    student = torch.zeros(2, 8, 4, 4, requires_grad=True)
+    loss = module(student, torch.zeros(2, 8, 4, 4))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
+
+
+def test_bf16_autocast_close_to_fp32():
+    torch.manual_seed(0)
+    module = MGMD(channels=32, pool_size=4)
+    student, teacher = torch.randn(2, 32, 4, 4), torch.randn(2, 32, 4, 4)
+    ref = module(student, teacher).item()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = module(student, teacher)
+    assert got.dtype == torch.float32 and got.item() == pytest.approx(ref, rel=2e-2)
