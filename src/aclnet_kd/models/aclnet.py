@@ -81,8 +81,8 @@ class WFAttention(nn.Module):
         A[c, c'] = <x_c, x_c'> / (n_c * n_c' + 1e-8)        (cosine similarity between channels)
         out      = alph * (A X) + X                          (alph: learnable scalar, starts at 0)
 
-    The matrix products run on the NCHW tensor flattened in place (a channels_last input is read through
-    strides, no copy), so the module is cheap and works under bf16 autocast.
+    The matrix products read the flattened input through its strides (no copy) and write the result in the
+    input's memory layout (contiguous or channels_last); under bf16 autocast the output stays bf16.
     """
 
     def __init__(self) -> None:
@@ -94,8 +94,12 @@ class WFAttention(nn.Module):
         gram = torch.bmm(flat, flat.transpose(1, 2))  # (B, C, C)
         norms = torch.linalg.vector_norm(flat, dim=2)  # (B, C)
         affinity = gram / (norms.unsqueeze(2) * norms.unsqueeze(1) + 1e-8)
-        mixed = torch.bmm(affinity, flat).view_as(x)
-        return self.alph * mixed + x
+        if x.is_contiguous():
+            mixed = torch.bmm(affinity, flat).view_as(x)
+        else:  # channels_last: compute (A X)^T = X^T A^T so the result keeps the input's memory layout
+            mixed = torch.bmm(flat.mT, affinity.mT).mT.unflatten(2, x.shape[-2:])
+        # alph cast to the activation dtype so a bf16 autocast graph stays bf16
+        return x + self.alph.to(x.dtype) * mixed
 
 
 class TimmStages(nn.Module):
