@@ -1,0 +1,126 @@
+# Shared helpers: the params files every command reads, checks that need the file system, and the paths of
+# the DAG (docs/architecture.md, "Paths"). Rules only call these; nothing here runs a job.
+import os
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+# params.yaml, then each `--configfile` preset in order: the same list every `aclnet` command is given, so a
+# stage sees exactly the params this DAG was built from.
+PARAMS_FILES = ["params.yaml"]
+for _preset in workflow.overwrite_configfiles:
+    _preset = os.path.relpath(_preset)
+    if _preset not in PARAMS_FILES:
+        PARAMS_FILES.append(_preset)
+PARAMS = " ".join(f"--params {path}" for path in PARAMS_FILES)
+
+TRACKS = config["tracks"]
+SEEDS = config["seeds"]
+FIRST_SEED = SEEDS[0]  # the teacher and the ablations are trained once, with this seed
+ABLATIONS = config["ablations"]  # run name -> --kd-weights
+COMPUTE = config["compute"]
+LAUNCHER = COMPUTE["launcher"]  # `aclnet`, or `torchrun ... -m aclnet_kd.cli` for DDP over N GPUs
+MODELS = ["aclnet_t", "aclnet_s"]  # the paper's two architectures (complexity columns)
+
+# Files of one training run (results/train/<track>/<run>/seed<k>/); dvclive/ holds its curves (plots/ is a
+# folder of per-metric .tsv files, see train_outputs).
+TRAIN_FILES = ["best.pt", "last.pt", "config.yaml", "train.log", "run.json", "dvclive/metrics.json",
+               "dvclive/params.yaml"]
+# Student runs trained for every seed; the teacher and the ablations use FIRST_SEED only.
+STUDENT_RUNS = ["student", "student_kd"]
+
+
+def _check_params() -> None:
+    """What the schema cannot see: cross references, real folders, and launcher vs GPUs."""
+    for track, spec in TRACKS.items():
+        name = spec["dataset"]
+        if name not in config["datasets"]:
+            raise WorkflowError(f"params: tracks.{track}.dataset: '{name}' is not a key of 'datasets'")
+        dataset = config["datasets"][name]
+        if dataset["source"] in ("rail", "sod") and not Path(dataset["root"]).expanduser().is_dir():
+            raise WorkflowError(
+                f"params: datasets.{name}.root: folder '{dataset['root']}' does not exist "
+                f"(source '{dataset['source']}' reads a real dataset; see docs/workflow.md)"
+            )
+    gpus = COMPUTE["train_gpus"]
+    if gpus > 1 and f"--nproc_per_node {gpus}" not in LAUNCHER and f"--nproc_per_node={gpus}" not in LAUNCHER:
+        raise WorkflowError(
+            f"params: compute.launcher: train_gpus is {gpus}, so training needs "
+            f"'torchrun --standalone --nproc_per_node {gpus} -m aclnet_kd.cli' (got '{LAUNCHER}')"
+        )
+    if gpus <= 1 and LAUNCHER != "aclnet":
+        raise WorkflowError(f"params: compute.launcher: '{LAUNCHER}' needs compute.train_gpus > 1 (got {gpus})")
+
+
+_check_params()
+
+wildcard_constraints:
+    track="|".join(TRACKS),
+    dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    seed=r"\d+",
+    split="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    model="|".join(MODELS),
+
+
+def dataset_of(track: str) -> str:
+    return TRACKS[track]["dataset"]
+
+
+def prepared_dir(track: str) -> str:
+    return f"data/prepared/{dataset_of(track)}"
+
+
+def train_dir(track: str, run: str, seed) -> str:
+    return f"results/train/{track}/{run}/seed{seed}"
+
+
+def runs(track: str) -> list[tuple[str, int]]:
+    """(run, seed) of every trained model of a track, teacher first."""
+    pairs = [("teacher", FIRST_SEED)]
+    pairs += [(run, seed) for run in STUDENT_RUNS for seed in SEEDS]
+    pairs += [(run, FIRST_SEED) for run in ABLATIONS]
+    return pairs
+
+
+def train_outputs(track: str, run: str, seed) -> list[str]:
+    folder = train_dir(track, run, seed)
+    return [f"{folder}/{name}" for name in TRAIN_FILES] + [f"{folder}/dvclive/plots"]
+
+
+def eval_dirs(kind: str) -> list[str]:
+    """results/<kind>/<track>/<run>/seed<k>/<split> for every (track, run, seed, test split)."""
+    return [
+        f"results/{kind}/{track}/{run}/seed{seed}/{split}"
+        for track, spec in TRACKS.items()
+        for run, seed in runs(track)
+        for split in spec["test_splits"]
+    ]
+
+
+ALL_TRAIN = [path for track in TRACKS for run, seed in runs(track) for path in train_outputs(track, run, seed)]
+ALL_METRICS = [f"{d}/metrics.json" for d in eval_dirs("evaluate")]
+ALL_CURVES = [f"{d}/curves.csv" for d in eval_dirs("evaluate")]
+ALL_PREDICTIONS = eval_dirs("predict")
+ALL_COMPLEXITY = [f"results/complexity/{model}.json" for model in MODELS]
+ALL_PREPARED = sorted({prepared_dir(track) for track in TRACKS})
+
+TABLES = [f"results/tables/{name}.{ext}" for name in ("table1", "table2") for ext in ("csv", "md")]
+TABLES += [f"results/tables/ablation_{track}.{ext}" for track in TRACKS for ext in ("csv", "md") if ABLATIONS]
+FIGURES = [
+    f"results/figures/{kind}_{track}_{split}.{ext}"
+    for track, spec in TRACKS.items()
+    for split in spec["test_splits"]
+    for kind in ("pr", "fcurve")
+    for ext in ("png", "pdf")
+]
+FIGURES += [f"results/figures/{kind}_{track}.{ext}" for track in TRACKS for kind in ("qualitative", "training")
+            for ext in ("png", "pdf")]
+
+
+onsuccess:
+    # Record the outputs with DVC so `dvc status` agrees that the workspace is up to date. Only when the
+    # commands match dvc.yaml's, i.e. with params.yaml alone (a preset is merged into params.yaml for DVC).
+    if Path(".dvc").is_dir() and PARAMS_FILES == ["params.yaml"]:
+        shell("dvc commit --force --quiet || echo 'snakemake: dvc commit failed; run `dvc commit` by hand' >&2")
+    elif Path(".dvc").is_dir():
+        print(f"snakemake: not recording the outputs with DVC: presets {PARAMS_FILES[1:]} are not in params.yaml")

@@ -1,0 +1,17 @@
+# prepare: generate (synthetic) or adapt (real) one dataset, validate it, and build its memory-mapped cache.
+# Only the datasets that a track names are built.
+
+
+rule prepare:
+    output:
+        directory("data/prepared/{dataset}"),
+    log:
+        "results/logs/prepare/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=COMPUTE["mem_mb"],
+        gpu=0,
+    shell:
+        "aclnet prepare {PARAMS} --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
