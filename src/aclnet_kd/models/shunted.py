@@ -205,7 +205,8 @@ class ShuntedTransformer(nn.Module):
         self.depths = tuple(depths)
         self.num_stages = len(EMBED_DIMS)
         # Stochastic depth grows linearly over all blocks of all stages.
-        drop_path = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        total = sum(depths)
+        drop_path = [drop_path_rate * j / max(total - 1, 1) for j in range(total)]
         cursor = 0
         for i, (dim, heads, mlp_ratio, sr_ratio) in enumerate(zip(EMBED_DIMS, NUM_HEADS, MLP_RATIOS, SR_RATIOS)):
             embed = ConvStem(num_conv, in_chans, dim) if i == 0 else OverlapPatchEmbed(EMBED_DIMS[i - 1], dim)
