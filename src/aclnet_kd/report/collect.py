@@ -112,8 +112,12 @@ class RunResults:
             dataset = dataset.get("name", settings.dataset)
         synthetic = common("synthetic", default=settings.synthetic)
         epochs = [first_key(info, "selected_epoch", "best_epoch", "epoch") for info in self.run_info.values()]
+        selection = common("selection", "selection_protocol", default="unknown (no run.json)")
+        if isinstance(selection, dict):  # run.json: {"protocol", "note", "metric", "test_set_selection"}
+            protocol = str(selection.get("protocol", "unknown"))
+            selection = protocol + (" (selected on the test set)" if selection.get("test_set_selection") else "")
         return {
-            "selection": common("selection", "selection_protocol", default="unknown (no run.json)"),
+            "selection": selection,
             "dataset": dataset,
             "synthetic": synthetic if isinstance(synthetic, bool) else bool(settings.synthetic),
             "selected_epochs": [e for e in epochs if e is not None],

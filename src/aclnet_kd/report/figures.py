@@ -1,0 +1,274 @@
+"""``aclnet figures``: PR and F-measure curves, a qualitative grid and training curves, per track.
+
+    aclnet figures --params params.yaml [--params PRESET] --train-root results/train \
+        --eval-root results/evaluate --pred-root results/predict --data-root data/prepared \
+        --out-dir results/figures
+
+Writes PNG and PDF:
+
+* ``pr_<track>_<split>``: precision against recall, one line per model (mean curve over seeds);
+* ``fcurve_<track>_<split>``: F-measure against threshold, one line per model;
+* ``qualitative_<track>``: RGB, depth, GT, T, S, S* for a few test images of the first split, the
+  hardest image (worst ACLNet-S MAE in per_image.csv) first, then images spread over the MAE ranking;
+* ``training_<track>``: every metric the dvclive logs hold (``dvclive/plots/metrics/**/*.tsv``).
+
+Each title names the dataset, and says "SYNTHETIC" when the data are synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from aclnet_kd.config import load_params
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.evaluate.io import read_gray_map
+from aclnet_kd.report.collect import RUN_LABELS, TrackSettings, collect_run, seed_dirs, track_settings
+
+RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
+    """Numeric columns of a CSV/TSV file (delimiter from the suffix)."""
+    delimiter = "\t" if path.suffix == ".tsv" else ","
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter=delimiter))
+    except OSError as err:
+        raise AclnetError(f"{path}: cannot read ({err})") from None
+    if not rows:
+        raise AclnetError(f"{path}: empty")
+    columns = {}
+    for key in rows[0]:
+        try:
+            columns[key] = np.array([float(r[key]) for r in rows])
+        except (TypeError, ValueError):
+            columns[key] = np.array([r[key] for r in rows])
+    return columns
+
+
+def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
+    """Save ``stem``.png and ``stem``.pdf (``main`` renders into a temp folder, then moves them)."""
+    written = []
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out_dir / f"{stem}{suffix}", dpi=150, bbox_inches="tight")
+        written.append(out_dir / f"{stem}{suffix}")
+    _plt().close(fig)
+    return written
+
+
+def _title(kind: str, settings: TrackSettings, synthetic: bool, split: str | None = None) -> str:
+    where = f"{settings.dataset}" + (f" / {split}" if split else "")
+    return f"{kind}: {where}" + (" (SYNTHETIC data)" if synthetic else "")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Curves
+# ---------------------------------------------------------------------------------------------------
+def mean_curves(eval_dirs: dict[int, Path], split: str) -> dict[str, np.ndarray]:
+    """curves.csv averaged over seeds."""
+    per_seed = [read_csv_columns(folder / split / "curves.csv") for folder in eval_dirs.values()]
+    return {key: np.mean([c[key] for c in per_seed], axis=0) for key in ("threshold", "precision", "recall", "fmeasure")}
+
+
+def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir: Path) -> list[Path]:
+    plt = _plt()
+    written = []
+    for split in settings.splits:
+        curves = {run: mean_curves(result.eval_dirs, split) for run, result in runs.items()}
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        for run, c in curves.items():
+            # recall = 1 at threshold 0 (everything foreground); draw from high to low threshold.
+            ax.plot(c["recall"][::-1], c["precision"][::-1], color=RUN_COLOURS[run],
+                    label=f"{RUN_LABELS[run]} (n={runs[run].n})")
+        ax.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1.01), ylim=(0, 1.01),
+               title=_title("Precision-recall", settings, synthetic, split))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+        written += save_figure(fig, out_dir, f"pr_{settings.name}_{split}")
+
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        for run, c in curves.items():
+            ax.plot(c["threshold"], c["fmeasure"], color=RUN_COLOURS[run],
+                    label=f"{RUN_LABELS[run]} (maxF {c['fmeasure'].max():.3f})")
+        ax.set(xlabel="Threshold (0-255, after per-map min-max)", ylabel="F-measure (β² = 0.3)",
+               xlim=(0, 255), ylim=(0, 1.01), title=_title("F-measure vs threshold", settings, synthetic, split))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+        written += save_figure(fig, out_dir, f"fcurve_{settings.name}_{split}")
+    return written
+
+
+# ---------------------------------------------------------------------------------------------------
+# Qualitative grid
+# ---------------------------------------------------------------------------------------------------
+def pick_examples(per_image: dict[str, np.ndarray], count: int) -> list[str]:
+    """The worst-MAE image first (the hard case), then images spread evenly over the MAE ranking."""
+    order = np.argsort(-per_image["MAE"].astype(float), kind="stable")
+    stems = [str(per_image["stem"][i]) for i in order]
+    if count <= 1 or len(stems) <= count:
+        return stems[:max(count, 1)]
+    picks = np.linspace(0, len(stems) - 1, count).round().astype(int)
+    return [stems[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pred_root: Path,
+                       data_root: Path, count: int, out_dir: Path) -> list[Path]:
+    from aclnet_kd.data import open_prepared
+
+    plt = _plt()
+    split = settings.splits[0]
+    ranker = runs.get("student") or next(iter(runs.values()))
+    first_seed = ranker.seeds[0]
+    per_image_path = ranker.eval_dirs[first_seed] / split / "per_image.csv"
+    per_image = read_csv_columns(per_image_path)
+    per_image["stem"] = np.array([str(s) for s in per_image["stem"]])
+    stems = pick_examples(per_image, count)
+    mae_of = dict(zip(per_image["stem"], per_image["MAE"]))
+
+    prepared = open_prepared(data_root / settings.dataset)
+    ids = prepared.ids(split)
+    arrays = prepared.arrays(split)
+    columns = ["RGB", "Depth", "GT"] + [RUN_LABELS[r] for r in RUN_LABELS if r in runs]
+    fig, axes = plt.subplots(len(stems), len(columns), figsize=(1.9 * len(columns), 2.0 * len(stems)),
+                             squeeze=False)
+    for row, stem in enumerate(stems):
+        if stem not in ids:
+            raise AclnetError(f"{per_image_path}: image {stem!r} is not in {data_root / settings.dataset} split {split}")
+        index = ids.index(stem)
+        gt = prepared.gt_original(split, stem)
+        size = (gt.shape[1], gt.shape[0])
+        panels = [cv2.resize(np.asarray(arrays["rgb"][index]), size, interpolation=cv2.INTER_LINEAR),
+                  cv2.resize(np.asarray(arrays["depth"][index]), size, interpolation=cv2.INTER_NEAREST), gt]
+        for run in RUN_LABELS:
+            if run in runs:
+                path = pred_root / settings.name / run / f"seed{runs[run].seeds[0]}" / split / f"{stem}.png"
+                if not path.is_file():
+                    raise AclnetError(f"{path}: saliency map missing (run `aclnet predict` for {run})")
+                panels.append(read_gray_map(path))
+        for col, (panel, name) in enumerate(zip(panels, columns)):
+            ax = axes[row][col]
+            ax.imshow(panel, cmap=None if panel.ndim == 3 else "gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+        label = f"{stem}\nS MAE {mae_of[stem]:.3f}" + ("\n(hardest)" if row == 0 else "")
+        axes[row][0].set_ylabel(label, fontsize=7)
+    fig.suptitle(_title(f"Qualitative, seed {first_seed}", settings, synthetic, split), fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out_dir, f"qualitative_{settings.name}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training curves (dvclive)
+# ---------------------------------------------------------------------------------------------------
+def read_dvclive_metrics(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{metric name: (step, value)}`` from ``dvclive/plots/metrics/**/*.tsv`` (names may nest: train/loss)."""
+    root = run_dir / "dvclive" / "plots" / "metrics"
+    found = {}
+    for path in sorted(root.rglob("*.tsv")):
+        columns = read_csv_columns(path)
+        name = path.relative_to(root).with_suffix("").as_posix()
+        value_key = path.stem if path.stem in columns else [k for k in columns if k not in ("step", "timestamp")][0]
+        found[name] = (np.asarray(columns["step"], float), np.asarray(columns[value_key], float))
+    return found
+
+
+def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, seeds: list[int] | None,
+                    out_dir: Path) -> list[Path]:
+    plt = _plt()
+    logs: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for run in RUN_LABELS:
+        for seed, folder in seed_dirs(train_root, settings.name, run).items():
+            if seeds is not None and seed not in seeds:
+                continue
+            metrics = read_dvclive_metrics(folder)
+            if metrics:
+                logs[f"{run}/seed{seed}"] = metrics
+    if not logs:
+        return []
+    names = sorted({name for metrics in logs.values() for name in metrics})
+    cols = min(3, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for ax, name in zip(axes.flat, names):
+        for key, metrics in logs.items():
+            if name in metrics:
+                run, seed = key.split("/")
+                step, value = metrics[name]
+                ax.plot(step, value, color=RUN_COLOURS[run], linestyle=styles[int(seed[4:]) % len(styles)],
+                        marker="o" if len(step) < 30 else None, markersize=3,
+                        label=f"{RUN_LABELS[run]} {seed}")
+        ax.set(xlabel="step (dvclive)", ylabel=name.split("/")[-1], title=name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle(_title("Training curves", settings, synthetic), fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, out_dir, f"training_{settings.name}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------------
+def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Path, data_root: Path,
+                  out_dir: Path) -> list[Path]:
+    seeds = params.get("seeds")
+    count = int((params.get("figures") or {}).get("qualitative_images", 4))
+    written: list[Path] = []
+    for track in (params.get("tracks") or {}):
+        settings = track_settings(params, track)
+        runs = {}
+        for run in RUN_LABELS:
+            result = collect_run(eval_root, train_root, track, run, settings.splits, seeds)
+            if result is not None:
+                runs[run] = result
+        synthetic = settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
+        if runs:
+            written += curve_figures(settings, runs, synthetic, out_dir)
+            written += qualitative_figure(settings, runs, synthetic, pred_root, data_root, count, out_dir)
+        written += training_figure(settings, train_root, synthetic, seeds, out_dir)
+    return written
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", action="append", required=True, type=Path,
+                        help="params.yaml, then optional presets merged over it (repeatable)")
+    parser.add_argument("--train-root", type=Path, default=Path("results/train"))
+    parser.add_argument("--eval-root", type=Path, default=Path("results/evaluate"))
+    parser.add_argument("--pred-root", type=Path, default=Path("results/predict"))
+    parser.add_argument("--data-root", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--out-dir", type=Path, default=Path("results/figures"))
+
+
+def main(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    # Render everything into a temp folder first: a failure half-way leaves no partial set of figures.
+    with tempfile.TemporaryDirectory(prefix=".figures.", dir=args.out_dir) as tmp:
+        written = build_figures(params, args.train_root, args.eval_root, args.pred_root, args.data_root, Path(tmp))
+        if not written:
+            raise AclnetError(f"{args.eval_root}, {args.train_root}: nothing to plot (no evaluated runs, no dvclive logs)")
+        for path in written:
+            os.chmod(path, 0o644)
+            os.replace(path, args.out_dir / path.name)
+    print(f"wrote {len(written)} files to {args.out_dir}: {', '.join(sorted({p.stem for p in written}))}")
+    return 0
