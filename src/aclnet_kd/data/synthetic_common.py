@@ -45,7 +45,8 @@ def blob_polygon(rng: np.random.Generator, center: tuple[float, float], radius: 
 
 def fill_mask(shape: tuple[int, int], polygons: list[np.ndarray]) -> np.ndarray:
     canvas = np.zeros(shape, np.uint8)
-    cv2.fillPoly(canvas, polygons, 255, lineType=cv2.LINE_AA)
+    for polygon in polygons:   # one at a time: fillPoly with several polygons would XOR their overlaps
+        cv2.fillPoly(canvas, [polygon], 255, lineType=cv2.LINE_AA)
     return canvas
 
 
@@ -55,11 +56,13 @@ def soft(mask_u8: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(out, (0, 0), sigma) if sigma > 0 else out
 
 
-def encode_depth(depth: np.ndarray, polarity: str) -> np.ndarray:
-    """float [0,1] near = bright -> uint16 in the requested file polarity (16-bit, like many sensors)."""
+def encode_depth(depth: np.ndarray, polarity: str, bits: int = 16) -> np.ndarray:
+    """float [0,1] near = bright -> uint16 (or uint8) in the requested file polarity."""
     depth = np.clip(depth, 0.0, 1.0)
     if polarity == "near_dark":
         depth = 1.0 - depth
+    if bits == 8:
+        return np.rint(depth * 255.0).astype(np.uint8)
     return np.rint(depth * 65535.0).astype(np.uint16)
 
 

@@ -17,6 +17,7 @@ GT .png), so the synthetic data goes through the same adapter as the real datase
 from __future__ import annotations
 
 import math
+import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def _scratch(c: _Canvas) -> bool:
     mask = np.zeros((size, size), np.uint8)
     cv2.polylines(mask, [np.round(np.array(points)).astype(np.int32).reshape(-1, 1, 2)], False, 255,
                   int(rng.integers(1, 4)), cv2.LINE_AA)
-    return _apply_defect(c, "scratch", mask, rng.uniform(0.025, 0.05))
+    return _apply_defect(c, "scratch", mask, rng.uniform(0.03, 0.06))
 
 
 def _pit(c: _Canvas) -> bool:
@@ -189,7 +190,7 @@ def _scar(c: _Canvas) -> bool:
                            angle=rng.uniform(-0.6, 0.6) + (math.pi / 2 if rng.random() < 0.4 else 0.0))
     mask = fill_mask((c.size, c.size), [polygon])
     profile = soft(mask, 1.5)
-    return _apply_defect(c, "scar", mask, rng.uniform(0.02, 0.045), rgb_sigma=1.5, depth_profile=profile,
+    return _apply_defect(c, "scar", mask, rng.uniform(0.025, 0.05), rgb_sigma=1.5, depth_profile=profile,
                          brighten=bool(rng.random() < 0.4))
 
 
@@ -260,7 +261,6 @@ def generate_rail(out_root: str | Path, *, seed: int = 0, image_size: int = 256,
                         prefix=f"rail_{split}_", workers=workers)
         replace_dir(tmp, out_root)
     except BaseException:
-        import shutil
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_root

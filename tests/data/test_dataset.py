@@ -1,0 +1,97 @@
+"""SaliencyDataset: output contract, preprocessing, and seeded, worker-independent augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from aclnet_kd.data import SaliencyDataset, open_prepared
+from aclnet_kd.data.dataset import IMAGENET_MEAN, IMAGENET_STD, hsv_jitter
+from aclnet_kd.errors import AclnetError
+
+
+def _batches(dataset, workers: int, epoch: int) -> list[dict]:
+    dataset.set_epoch(epoch)
+    loader = DataLoader(dataset, batch_size=4, shuffle=True, num_workers=workers,
+                        generator=torch.Generator().manual_seed(100 + epoch))
+    return list(loader)
+
+
+def test_item_contract(prepared_rail):
+    dataset = SaliencyDataset(prepared_rail, "train", image_size=64, augment=True, seed=0)
+    assert len(dataset) == 12
+    item = dataset[3]
+    assert set(item) == {"rgb", "depth", "gt", "index"} and item["index"] == 3
+    assert item["rgb"].shape == (3, 64, 64) and item["rgb"].dtype == torch.float32
+    assert item["depth"].shape == (1, 64, 64) and 0.0 <= item["depth"].min() <= item["depth"].max() <= 1.0
+    assert set(torch.unique(item["gt"]).tolist()) <= {0.0, 1.0}
+    with pytest.raises(IndexError):
+        dataset[len(dataset)]
+
+
+def test_without_augmentation_matches_the_cache(prepared_rail):
+    dataset = SaliencyDataset(prepared_rail, "test", augment=False)
+    rgb, depth, gt = (np.asarray(a) for a in dataset.raw(2))
+    item = dataset[2]
+    restored = (item["rgb"].numpy().transpose(1, 2, 0) * IMAGENET_STD + IMAGENET_MEAN) * 255
+    np.testing.assert_allclose(restored, rgb, atol=1e-3)
+    np.testing.assert_allclose(item["depth"][0].numpy() * 255, depth, atol=1e-3)
+    np.testing.assert_array_equal(item["gt"][0].numpy() * 255, gt)
+
+
+def test_image_size_differs_from_cache_size(prepared_rail):
+    for size in (48, 80):
+        item = SaliencyDataset(prepared_rail, "val", image_size=size, augment=True)[0]
+        assert item["rgb"].shape == (3, size, size) and item["gt"].shape == (1, size, size)
+        assert set(torch.unique(item["gt"]).tolist()) <= {0.0, 1.0}   # nearest keeps GT binary
+
+
+def test_flip_keeps_modalities_aligned(prepared_rail):
+    dataset = SaliencyDataset(prepared_rail, "train", augment=True, seed=1)
+    flipped = 0
+    for index in range(len(dataset)):
+        _, depth, gt = (np.asarray(a) for a in dataset.raw(index))
+        item = dataset[index]
+        out_depth, out_gt = item["depth"][0].numpy() * 255, item["gt"][0].numpy() * 255
+        is_flipped = not np.allclose(out_depth, depth, atol=1e-3)
+        flipped += is_flipped
+        expected = (depth[:, ::-1], gt[:, ::-1]) if is_flipped else (depth, gt)
+        np.testing.assert_allclose(out_depth, expected[0], atol=1e-3)    # depth: flip only, no jitter
+        np.testing.assert_array_equal(out_gt, expected[1])
+    assert 0 < flipped < len(dataset)
+
+
+def test_hsv_jitter_ranges():
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        out = hsv_jitter(rgb, rng)
+        assert out.shape == rgb.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int).mean() - rgb.astype(int).mean()) < 40   # value shift is at most 25
+
+
+def test_same_seed_same_batches_whatever_the_workers(prepared_rail):
+    dataset = SaliencyDataset(prepared_rail, "train", image_size=64, augment=True, seed=7)
+    serial = _batches(dataset, workers=0, epoch=1)
+    parallel = _batches(dataset, workers=2, epoch=1)
+    for a, b in zip(serial, parallel):
+        assert torch.equal(a["index"], b["index"]) and torch.equal(a["rgb"], b["rgb"])
+    other_epoch = _batches(dataset, workers=0, epoch=2)
+    assert not all(torch.equal(a["rgb"], b["rgb"]) for a, b in zip(serial, other_epoch))
+    other_seed = SaliencyDataset(prepared_rail, "train", image_size=64, augment=True, seed=8)
+    other_seed.set_epoch(1)
+    assert not torch.equal(other_seed[0]["rgb"], dataset[0]["rgb"])
+
+
+def test_open_prepared_errors_name_the_file(tmp_path, prepared_rail):
+    with pytest.raises(AclnetError, match="meta.json: not found"):
+        open_prepared(tmp_path)
+    data = open_prepared(prepared_rail)
+    with pytest.raises(AclnetError, match="no split 'NJU2K'"):
+        data.ids("NJU2K")
+    with pytest.raises(AclnetError, match="original-size GT missing"):
+        data.gt_original("test", "no-such-id")
+    gt = data.gt_original("test", data.ids("test")[0])
+    assert gt.dtype == np.uint8 and gt.shape == (96, 96) and set(np.unique(gt)) <= {0, 255}
