@@ -246,6 +246,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
 
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(".*.pt.*.tmp"):  # left by a kill during atomic_save
+            stale.unlink(missing_ok=True)
         _write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(
             {"recipe": recipe.to_dict(), "data": str(data_dir), "teacher": str(teacher_checkpoint or "") or None},
             sort_keys=False))
@@ -437,10 +439,13 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
             total = sum(values)
             if not math.isfinite(total):
                 bad = [f"{name} = {value}" for name, value in named.items() if not math.isfinite(value)]
-                raise NonFiniteLossError(
-                    f"non-finite loss at epoch {epoch + 1}/{recipe.epochs}, step {step + 1}/{steps_per_epoch}: "
-                    f"{', '.join(bad)} (total {total}). Stopped before this optimizer step; {last_path} holds "
-                    f"the last checkpoint. Try a lower train.lr or train.precision fp32.")
+                saved = (f"{last_path} holds the last checkpoint" if last_path.exists()
+                         else "no checkpoint was written yet")
+                message = (f"non-finite loss at epoch {epoch + 1}/{recipe.epochs}, step {step + 1}/{steps_per_epoch}: "
+                           f"{', '.join(bad)} (total {total}). Stopped before this optimizer step; {saved}. "
+                           "Try a lower train.lr or train.precision fp32.")
+                LOG.error(message)
+                raise NonFiniteLossError(message)
 
             # backward and step
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,165 @@
+"""The training loop, in-process on tiny configs: learning, distillation, selection, records, NaN stop."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+import torch
+
+import aclnet_kd.train.loop as loop
+from aclnet_kd.checkpoint import safe_load
+from aclnet_kd.cli import main as aclnet_main
+from aclnet_kd.config import deep_merge
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.train.loop import NonFiniteLossError, select_epoch, train
+from aclnet_kd.train.recipe import resolve_recipe
+
+
+def _recipe(params, edit=None, **kwargs):
+    return resolve_recipe(deep_merge(params, edit or {}), **kwargs)
+
+
+def test_overfit_drives_label_loss_down(params, tiny_data, tmp_path):
+    recipe = _recipe(params, {"train": {"epochs": 6, "lr": 1.0e-3, "weight_decay": 0.0, "selection": "last"}},
+                     role="student")
+    record = train(recipe, tiny_data, tmp_path / "run")
+    history = safe_load(tmp_path / "run" / "last.pt")["train_state"]["history"]
+    labels = [epoch["train/label"] for epoch in history]
+    assert len(labels) == 6 and record["selected_epoch"] == 6
+    assert labels[-1] < 0.7 * labels[0], labels
+
+
+@pytest.fixture(scope="module")
+def kd_run(base_params, tiny_data, teacher_ckpt, tmp_path_factory):
+    """One distillation epoch (8 images, batch 4: two optimizer steps), non-default switches, teacher spied on."""
+    spied = {}
+    original = loop.load_teacher
+
+    def spy(*args, **kwargs):
+        spied["teacher"] = original(*args, **kwargs)
+        return spied["teacher"]
+
+    out = tmp_path_factory.mktemp("kd") / "run"
+    recipe = resolve_recipe(deep_merge(base_params, {"kd": {"train_kd_modules": True, "atd_teacher_fix": True}}),
+                            role="student", kd=True, kd_weights_override={"mgmd": 0.5})
+    loop.load_teacher = spy
+    try:
+        record = train(recipe, tiny_data, out, teacher_checkpoint=teacher_ckpt)
+    finally:
+        loop.load_teacher = original
+    return {"record": record, "out": out, "teacher": spied["teacher"]}
+
+
+def test_teacher_gets_no_gradients_during_distillation(kd_run, teacher_ckpt):
+    teacher = kd_run["teacher"]
+    assert not teacher.training
+    assert all(p.grad is None and not p.requires_grad for p in teacher.parameters())
+    saved = safe_load(teacher_ckpt)["state_dict"]
+    for name, value in teacher.state_dict().items():  # weights and BN statistics untouched
+        assert torch.equal(value, saved[name]), name
+
+
+def test_distillation_runs_two_optimizer_steps(kd_run, teacher_ckpt):
+    last = safe_load(kd_run["out"] / "last.pt")
+    state = last["train_state"]
+    steps = {int(s["step"]) for s in state["optimizer"]["state"].values()}
+    assert steps == {2}
+    # train_kd_modules: true -> the KD modules are a second parameter group, optimised too
+    assert len(state["optimizer"]["param_groups"]) == 2
+    epoch = state["history"][0]
+    for term in ("label", "cld", "mgmd", "atd"):
+        assert torch.isfinite(torch.tensor(epoch[f"train/{term}"])), term
+    assert epoch["train/loss"] == pytest.approx(sum(epoch[f"train/{t}"] for t in ("label", "cld", "mgmd", "atd")),
+                                                rel=1e-5)
+
+
+def test_run_records_kd_switches(kd_run):
+    record = json.loads((kd_run["out"] / "run.json").read_text())
+    assert record == kd_run["record"]
+    assert record["kd"] == "on" and record["kd_weights"] == {"label": 1.0, "cld": 1.0, "mgmd": 0.5, "atd": 1.0}
+    assert record["train_kd_modules"] is True and record["atd_teacher_fix"] is True
+    assert record["synthetic"] is True and record["dataset"] == "tiny-rail"
+    assert (record["device"], record["precision"], record["world_size"]) == ("cpu", "fp32", 1)
+    meta = safe_load(kd_run["out"] / "best.pt")["meta"]
+    assert meta["train_kd_modules"] is True and meta["atd_teacher_fix"] is True and meta["kd"] is True
+    log = (kd_run["out"] / "train.log").read_text()
+    assert "train_kd_modules=True" in log and "atd_teacher_fix=True" in log and "world_size=1" in log
+
+
+def test_selection_protocols(params, tiny_data, tmp_path):
+    history = [{"epoch": 1, "val/mae": 0.3}, {"epoch": 2, "val/mae": 0.2}, {"epoch": 3, "val/mae": 0.2},
+               {"epoch": 4, "val/mae": 0.25}]
+    assert select_epoch(history, "best_val", "val/mae") == 2  # earliest of equal bests
+    assert select_epoch(history, "last", None) == 4
+
+    recipe = _recipe(params, {"train": {"epochs": 2, "selection": "paper"}}, role="student")
+    record = train(recipe, tiny_data, tmp_path / "paper")
+    assert record["selection"]["protocol"] == "paper" and record["selection"]["test_set_selection"] is True
+    assert "TEST-SET SELECTION" in record["selection"]["note"] and record["selection"]["splits"] == ["test"]
+    history = safe_load(tmp_path / "paper" / "last.pt")["train_state"]["history"]
+    assert record["selected_epoch"] == select_epoch(history, "best_val", "test/mae")
+    meta = safe_load(tmp_path / "paper" / "best.pt")["meta"]
+    assert meta["test_set_selection"] is True and "TEST-SET SELECTION" in meta["selection_note"]
+    assert meta["selected_epoch"] == record["selected_epoch"] and "test/mae" in meta["metrics"]
+    assert "TEST-SET SELECTION" in (tmp_path / "paper" / "train.log").read_text()
+
+    recipe = _recipe(params, {"train": {"epochs": 2, "selection": "best_val"}}, role="student")
+    record = train(recipe, tiny_data, tmp_path / "val")
+    history = safe_load(tmp_path / "val" / "last.pt")["train_state"]["history"]
+    assert record["selected_epoch"] == select_epoch(history, "best_val", "val/mae")
+    assert record["selection"]["test_set_selection"] is False
+    assert not any(key.startswith("test/") for key in history[0])  # the test split is never looked at
+    best = safe_load(tmp_path / "val" / "best.pt")
+    assert best["meta"]["selected_epoch"] == record["selected_epoch"] and "train_state" not in best
+
+
+def test_nan_loss_stops_with_clear_message(params, tiny_data, tmp_path):
+    # lr 1e30: the first step blows the weights up, the second forward gives a NaN loss.
+    recipe = _recipe(params, {"train": {"epochs": 2, "lr": 1.0e30, "selection": "last"}}, role="student")
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at epoch 1/2, step 2/2: label = nan"):
+        train(recipe, tiny_data, tmp_path / "run")
+    assert not (tmp_path / "run" / "run.json").exists()
+    assert "non-finite loss at epoch 1/2" in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_finished_run_is_a_noop_and_settings_are_guarded(params, tiny_data, tmp_path):
+    recipe = _recipe(params, {}, role="student")
+    out = tmp_path / "run"
+    first = train(recipe, tiny_data, out)
+    stamp = (out / "last.pt").stat().st_mtime_ns
+    started = time.perf_counter()
+    again = train(recipe, tiny_data, out)
+    assert again == first and (out / "last.pt").stat().st_mtime_ns == stamp
+    assert time.perf_counter() - started < 5
+    with pytest.raises(AclnetError, match=r"different settings \(recipe\.lr\)"):
+        train(_recipe(params, {"train": {"lr": 5.0e-4}}, role="student"), tiny_data, out)
+
+
+def test_cli_bad_params_exit_2_without_output(params, tiny_data, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  learning_rate: 0.1\n")
+    out = tmp_path / "out"
+    code = aclnet_main(["train", "--role", "student", "--data", str(tiny_data), "--out", str(out),
+                        "--params", str(bad)])
+    assert code == 2 and not out.exists()
+    assert "train.learning_rate" in capsys.readouterr().err
+
+
+def test_dvclive_curves_without_touching_the_repo(params, tiny_data, tmp_path, monkeypatch):
+    """Inside a git repo without DVC, stock dvclive would run `dvc init`; ours writes only its folder."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    monkeypatch.chdir(repo)
+    recipe = _recipe(params, {"train": {"epochs": 2}}, role="student")
+    train(recipe, tiny_data, repo / "out")
+    assert not (repo / ".dvc").exists() and not (repo / "dvc.yaml").exists()
+    live = repo / "out" / "dvclive"
+    lines = (live / "plots" / "metrics" / "val" / "mae.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == ["step", "mae"] and len(lines) == 3
+    for name in ("train/label.tsv", "train/loss.tsv", "lr.tsv", "images_per_s.tsv", "val/sm.tsv"):
+        assert (live / "plots" / "metrics" / name).is_file(), name
+    assert json.loads((live / "metrics.json").read_text())["step"] == 2

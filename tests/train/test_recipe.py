@@ -1,0 +1,78 @@
+"""Recipe resolution: merge order, key checks that name the key, --kd-weights, the release's lr schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from aclnet_kd.config import deep_merge
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.train.recipe import parse_kd_weights, resolve_recipe
+
+
+def test_merge_order_train_role_track(params):
+    params = deep_merge(params, {
+        "train": {"epochs": 3, "student": {"epochs": 5, "lr": 2.0e-4}},
+        "tracks": {"sod": {"train": {"image_size": 96, "student": {"batch_size": 2}}}},
+    })
+    teacher = resolve_recipe(params, "teacher")
+    assert (teacher.epochs, teacher.image_size, teacher.batch_size) == (3, 64, 4)
+    student = resolve_recipe(params, "student", track="sod", seed=7)
+    assert (student.epochs, student.lr, student.image_size, student.batch_size, student.seed) == (5, 2e-4, 96, 2, 7)
+    assert student.model_name == "aclnet_s" and student.model_cfg["backbone"] == "test_convnext"
+
+
+@pytest.mark.parametrize("edit, key", [
+    ({"train": {"lr_rate": 1.0}}, "train.lr_rate"),
+    ({"train": {"student": {"epoch": 3}}}, "train.student.epoch"),
+    ({"tracks": {"rail": {"train": {"imgsize": 3}}}}, "tracks.rail.train.imgsize"),
+    ({"train": {"selection": "best_test"}}, "train.selection"),
+    ({"train": {"image_size": 100}}, "train.image_size"),
+    ({"train": {"precision": "fp8"}}, "train.precision"),
+    ({"kd": {"weights": {"kl": 1.0}}}, "kd.weights.kl"),
+    ({"kd": {"atd_teacher_fix": "yes"}}, "kd.atd_teacher_fix"),
+    ({"kd": {"temperature": 1.0}}, "kd.temperature"),
+])
+def test_bad_keys_raise_naming_the_key(params, edit, key):
+    with pytest.raises(AclnetError, match=key.replace(".", r"\.")):
+        resolve_recipe(deep_merge(params, edit), "student", kd=True, track="rail")
+
+
+def test_missing_key_and_yaml_text_number(params):
+    del params["train"]["lr_step"]
+    with pytest.raises(AclnetError, match=r"missing key 'train\.lr_step'"):
+        resolve_recipe(params, "teacher")
+    params["train"]["lr_step"] = 20
+    params["train"]["lr"] = "1e-4"  # what YAML makes of `lr: 1e-4`
+    with pytest.raises(AclnetError, match=r"train\.lr.*1\.0e-4"):
+        resolve_recipe(params, "teacher")
+
+
+def test_role_and_kd_combinations(params):
+    with pytest.raises(AclnetError, match="--kd on is for --role student"):
+        resolve_recipe(params, "teacher", kd=True)
+    with pytest.raises(AclnetError, match="--kd-weights needs --kd on"):
+        resolve_recipe(params, "student", kd_weights_override={"cld": 1.0})
+    with pytest.raises(AclnetError, match=r"tracks\.nope"):
+        resolve_recipe(params, "student", track="nope")
+
+
+def test_kd_weights_flag_overrides_params(params):
+    weights = parse_kd_weights("cld=1,mgmd=0,atd=0")
+    assert weights == {"cld": 1.0, "mgmd": 0.0, "atd": 0.0}
+    recipe = resolve_recipe(params, "student", kd=True, kd_weights_override=weights)
+    assert recipe.kd_weights == {"label": 1.0, "cld": 1.0, "mgmd": 0.0, "atd": 0.0}
+    for bad in ("cld", "kl=1", "cld=x", "atd=-1", ""):
+        with pytest.raises(AclnetError, match="--kd-weights"):
+            parse_kd_weights(bad)
+
+
+def test_lr_schedule_matches_release(params):
+    """The release halves lr at the start of every epoch e (0-based) with (e + 1) % 20 == 0."""
+    recipe = resolve_recipe(params, "student")
+    release_lr, ours = 1.0, []
+    for epoch in range(100):
+        if (epoch + 1) % 20 == 0 and epoch != 0:
+            release_lr *= 0.5
+        assert recipe.lr_factor(epoch) == pytest.approx(release_lr)
+        ours.append(recipe.lr_factor(epoch))
+    assert ours[18] == 1.0 and ours[19] == 0.5 and ours[39] == 0.25
