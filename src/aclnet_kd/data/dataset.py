@@ -149,8 +149,8 @@ def hsv_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def augment_sample(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Horizontal flip (p = 0.5, all three together), then HSV jitter on RGB only."""
-    if rng.random() < FLIP_PROB:
-        rgb, depth, gt = rgb[:, ::-1], depth[:, ::-1], gt[:, ::-1]
+    if rng.random() < FLIP_PROB:   # cv2.flip returns contiguous copies (a [:, ::-1] view would be copied later anyway)
+        rgb, depth, gt = cv2.flip(rgb, 1), cv2.flip(depth, 1), cv2.flip(gt, 1)
     return hsv_jitter(rgb, rng), depth, gt
 
 
