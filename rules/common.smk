@@ -62,6 +62,24 @@ wildcard_constraints:
     model="|".join(MODELS),
 
 
+def reads(*keys: str) -> dict:
+    """The params values a stage reads, as a rule's `params:` entry: Snakemake reruns the rule when they
+    change (its `params` rerun trigger), as DVC does for a stage's `params:` list in dvc.yaml."""
+    values = {}
+    for key in keys:
+        node = config
+        for part in key.split("."):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        values[key] = node
+    return values
+
+
+def report_reads(own_section: str) -> dict:
+    """tables / figures read the seeds, the tracks, each track's dataset source and their own section."""
+    sources = [f"datasets.{spec['dataset']}.source" for spec in TRACKS.values()]
+    return reads("seeds", "tracks", *sources, own_section)
+
+
 def dataset_of(track: str) -> str:
     return TRACKS[track]["dataset"]
 

@@ -13,6 +13,8 @@ rule figures:
         "results/logs/figures.log",
     benchmark:
         "results/benchmarks/figures.tsv"
+    params:
+        reads=report_reads("figures"),
     threads: 1
     resources:
         mem_mb=COMPUTE["mem_mb"],

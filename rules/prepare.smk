@@ -9,6 +9,8 @@ rule prepare:
         "results/logs/prepare/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare/{dataset}.tsv"
+    params:
+        reads=lambda w: reads(f"datasets.{w.dataset}"),
     threads: 1
     resources:
         mem_mb=COMPUTE["mem_mb"],

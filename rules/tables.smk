@@ -13,6 +13,8 @@ rule tables:
         "results/logs/tables.log",
     benchmark:
         "results/benchmarks/tables.tsv"
+    params:
+        reads=report_reads("tables"),
     threads: 1
     resources:
         mem_mb=COMPUTE["mem_mb"],

@@ -32,6 +32,7 @@ rule train_teacher:
         _train_outputs("teacher"),
     params:
         out="results/train/{track}/teacher/seed{seed}",
+        reads=lambda w: reads("train", "models.teacher", f"tracks.{w.track}.train", "kd", "compute.launcher"),
     log:
         "results/logs/train/{track}/teacher/seed{seed}.log",
     benchmark:
@@ -50,6 +51,7 @@ rule train_student:
         _train_outputs("student"),
     params:
         out="results/train/{track}/student/seed{seed}",
+        reads=lambda w: reads("train", "models.student", f"tracks.{w.track}.train", "kd", "compute.launcher"),
     log:
         "results/logs/train/{track}/student/seed{seed}.log",
     benchmark:
@@ -69,6 +71,7 @@ rule train_student_kd:
         _train_outputs("student_kd"),
     params:
         out="results/train/{track}/student_kd/seed{seed}",
+        reads=lambda w: reads("train", "models.student", f"tracks.{w.track}.train", "kd", "compute.launcher"),
     log:
         "results/logs/train/{track}/student_kd/seed{seed}.log",
     benchmark:
@@ -88,6 +91,7 @@ rule train_ablation:
         _train_outputs("{ablation}"),
     params:
         out="results/train/{track}/{ablation}/seed{seed}",
+        reads=lambda w: reads("train", "models.student", f"tracks.{w.track}.train", "kd", "compute.launcher"),
         weights=lambda w: ABLATIONS[w.ablation],
     wildcard_constraints:
         ablation="|".join(ABLATIONS) or "kd_(?!x)x",  # no ablation configured: matches nothing
