@@ -1,0 +1,127 @@
+"""Helpers for the workflow tests: throw-away copies of the repository and the two front ends' DAGs.
+
+A copy holds the working tree's files (``git ls-files``: tracked + untracked-not-ignored), its own git
+repository, and no .venv: the tools come from this interpreter's bin dir, put first on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(sys.executable).parent
+
+
+def tool_env(home: Path | None = None) -> dict[str, str]:
+    env = os.environ.copy()
+    env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
+    env.update({
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_STUDIO_OFFLINE": "1",
+        "CI": "1",                      # DVC's updater stays quiet under CI
+        "MPLBACKEND": "Agg",
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        "OMP_NUM_THREADS": "1",
+    })
+    if home is not None:
+        # DVC keeps its per-repo state database under the site cache dir: keep it inside the test's tmp dir.
+        env["DVC_SITE_CACHE_DIR"] = str(home / "dvc-site-cache")
+        env["DVC_GLOBAL_CONFIG_DIR"] = str(home / "dvc-global")
+    return env
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a tool in a copy; on failure show the end of its output (and of the failing job's log)."""
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(cwd.parent), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-4000:]}\n"
+            f"--- stderr ---\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def timed(cmd: list[str], cwd: Path, **kwargs) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.perf_counter()
+    proc = run(cmd, cwd, **kwargs)
+    return proc, time.perf_counter() - start
+
+
+def working_tree_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    return sorted({name for name in out.split("\0") if name and (REPO_ROOT / name).is_file()})
+
+
+def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict | None = None,
+              files: list[str] | None = None) -> Path:
+    """Copy the working tree into ``dest`` (a git repo with one commit). A preset is merged INTO params.yaml,
+    the way a DVC user applies one (docs/workflow.md), so Snakemake and DVC run the very same commands."""
+    from aclnet_kd.config import deep_merge, load_params
+
+    dest.mkdir(parents=True)
+    for name in files or working_tree_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, target)
+    params = load_params([dest / "params.yaml"] + ([dest / preset] if preset else []))
+    if edit:
+        params = deep_merge(params, edit)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "copy"], dest)
+    return dest
+
+
+LOG_REDIRECT = re.compile(r"\s*>\s*\S+\s+2>&1\s*$")
+
+
+def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
+    """Every job of the DAG as Snakemake plans it (`-n --forceall -p`): rule, command, inputs, outputs."""
+    proc = run([str(BIN_DIR / "snakemake"), "-n", "--forceall", "--printshellcmds", "--cores", "1",
+                *(extra or [])], workdir, timeout=120)
+    jobs, job = [], None
+    for line in proc.stdout.splitlines():
+        head = re.match(r"^(?:local)?rule (\w+):$", line)
+        if head:
+            job = {"rule": head.group(1), "input": [], "output": [], "cmd": None}
+            jobs.append(job)
+        elif job is not None and re.match(r"^    (input|output): ", line):
+            key, _, value = line.strip().partition(": ")
+            job[key] = [item.strip() for item in value.split(",") if item.strip()]
+        elif job is not None and line.startswith("Shell command: "):
+            job["cmd"] = LOG_REDIRECT.sub("", line[len("Shell command: "):])
+    return [job for job in jobs if job["rule"] != "all"]
+
+
+def dvc_stages(workdir: Path) -> list[dict]:
+    """Every stage of dvc.yaml as DVC resolves it: name, command, file deps, outs (metrics and plots too)."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    stages = []
+    with Repo(str(workdir)) as repo:
+        for stage in repo.index.stages:
+            stages.append({
+                "name": stage.name,
+                "cmd": stage.cmd,
+                "deps": [str(d.def_path) for d in stage.deps if not isinstance(d, ParamsDependency)],
+                "params": sorted(k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params),
+                "outs": [str(o.def_path) for o in stage.outs],
+            })
+    return stages
+
+
+def under(path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` or inside it."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
