@@ -135,7 +135,8 @@ def evaluate_splits(model: torch.nn.Module, datasets: list, batch_size: int, inf
     model.eval()
     smeasure, abs_errors = Smeasure(), []
     for dataset in datasets:
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=recipe.num_workers)
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=recipe.num_workers,
+                            generator=torch.Generator())  # leaves the global RNG alone
         for batch in loader:
             rgb = to_memory_format(batch["rgb"].to(info.device), recipe.channels_last)
             with autocast(recipe.precision, info.device):
@@ -284,8 +285,11 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     needs_depth = is_rgbd or recipe.kd  # the student itself never receives depth
     train_set = SaliencyDataset(data_dir, "train", recipe.image_size, augment=True, seed=recipe.seed)
     sampler = ResumableSampler(len(train_set), recipe.batch_size, recipe.seed, info.rank, info.world_size)
+    # Its own generator: a DataLoader otherwise draws a worker seed from the global RNG at every iter(),
+    # which would shift the dropout stream of a run resumed mid-epoch.
     loader = DataLoader(train_set, batch_size=recipe.batch_size // info.world_size, sampler=sampler,
-                        num_workers=recipe.num_workers, pin_memory=info.device.type == "cuda", drop_last=True)
+                        num_workers=recipe.num_workers, pin_memory=info.device.type == "cuda", drop_last=True,
+                        generator=torch.Generator().manual_seed(recipe.seed))
     steps_per_epoch = sampler.batches_per_epoch
     monitor_sets: dict[str, list] = {}
     if has_val:
@@ -299,6 +303,10 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     if model.is_rgbd != is_rgbd:
         raise AclnetError(f"params: 'models.{recipe.role}.name' {recipe.model_name!r} is "
                           f"{'an RGB-D' if model.is_rgbd else 'an RGB-only'} model, wrong for --role {recipe.role}")
+    if info.enabled and info.device.type == "cuda":
+        # Batch statistics over the global batch, as in a single-process run (SyncBatchNorm is CUDA-only;
+        # on CPU each rank normalises with its own images).
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(info.device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)

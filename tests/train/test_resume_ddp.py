@@ -1,0 +1,137 @@
+"""Robustness and scale-out with real processes: kill -9 and resume bit for bit; DDP on 2 CPU processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from aclnet_kd.checkpoint import safe_load
+from aclnet_kd.config import deep_merge
+from aclnet_kd.train.loop import train
+from aclnet_kd.train.recipe import resolve_recipe
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+def _params_file(params: dict, path) -> str:
+    path.write_text(yaml.safe_dump(params))
+    return str(path)
+
+
+def _train_cmd(data, out, params_path, *extra) -> list[str]:
+    return [sys.executable, "-m", "aclnet_kd.cli", "train", "--role", "student", "--data", str(data),
+            "--out", str(out), "--params", params_path, *extra]
+
+
+def _assert_same_tensors(a: dict, b: dict, what: str) -> None:
+    assert a.keys() == b.keys(), what
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{what}: {key} differs"
+
+
+def test_resume_after_kill_9_is_bit_identical(params, tiny_data, tmp_path):
+    # bf16 autocast (the default) on CPU, deterministic kernels, last.pt after every optimizer step.
+    params = deep_merge(params, {"train": {"epochs": 3, "precision": "bf16", "deterministic": True,
+                                           "checkpoint_every": 1, "selection": "best_val"}})
+    recipe = resolve_recipe(params, "student", seed=3)
+    train(recipe, tiny_data, tmp_path / "straight")
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(tiny_data, out, _params_file(params, tmp_path / "p.yaml"), "--seed", "3"),
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while not (out / "last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)  # the first checkpoint exists: kill mid-run, without any cleanup
+    proc.wait()
+    interrupted = safe_load(out / "last.pt")["train_state"]
+    assert not interrupted["finished"] and not (out / "run.json").exists()
+
+    train(recipe, tiny_data, out)  # resume
+    straight, resumed = safe_load(tmp_path / "straight" / "last.pt"), safe_load(out / "last.pt")
+    _assert_same_tensors(straight["state_dict"], resumed["state_dict"], "model")
+    for index, state in straight["train_state"]["optimizer"]["state"].items():
+        _assert_same_tensors(state, resumed["train_state"]["optimizer"]["state"][index], f"adam state {index}")
+    assert straight["train_state"]["history"][-1]["val/mae"] == resumed["train_state"]["history"][-1]["val/mae"]
+    _assert_same_tensors(safe_load(tmp_path / "straight" / "best.pt")["state_dict"],
+                         safe_load(out / "best.pt")["state_dict"], "best.pt")
+    assert "resumed from" in (out / "train.log").read_text()
+    assert len((out / "dvclive" / "plots" / "metrics" / "lr.tsv").read_text().splitlines()) == 1 + 3
+
+
+LAUNCHER = """
+import sys
+from torch import nn
+import aclnet_kd.models as models
+
+_build_model = models.build_model
+
+
+def build_without_batch_coupling(name, **cfg):
+    # BatchNorm couples the images of a batch and dropout draws from each process's RNG: both make a rank's
+    # half batch behave differently from the same images inside a full batch (SyncBatchNorm needs CUDA).
+    model = _build_model(name, **cfg)
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, (nn.BatchNorm2d, nn.Dropout2d)):
+                setattr(parent, child_name, nn.Identity())
+    return model
+
+
+if __name__ == "__main__":
+    models.build_model = build_without_batch_coupling
+    from aclnet_kd.cli import main
+    sys.exit(main())
+"""
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_match_single_process(params, tiny_data, tmp_path, monkeypatch):
+    """torchrun, 2 gloo processes of batch 2 vs one process of batch 4: the same global batches, the same
+    averaged gradients, the same weights (up to float summation order).
+
+    The model's BatchNorm and dropout are removed in both runs (see LAUNCHER): they are the only parts whose
+    result depends on how a batch is split, so what remains tests sharding, gradient averaging, replica
+    sync and rank-0 output.
+    """
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(LAUNCHER)
+    spec = importlib.util.spec_from_file_location("launch", launcher)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr("aclnet_kd.models.build_model", module.build_without_batch_coupling)
+
+    params = deep_merge(params, {"train": {"epochs": 1, "label_bce": "mean", "selection": "last"}})
+    train(resolve_recipe(params, "student", seed=5), tiny_data, tmp_path / "single")
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(launcher),
+           *_train_cmd(tiny_data, tmp_path / "ddp", _params_file(params, tmp_path / "p.yaml"), "--seed", "5")[3:]]
+    result = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    record = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert record["world_size"] == 2 and record["device"] == "cpu"
+    assert "world_size=2" in (tmp_path / "ddp" / "train.log").read_text()
+    single, ddp = safe_load(tmp_path / "single" / "last.pt"), safe_load(tmp_path / "ddp" / "last.pt")
+    assert len(ddp["train_state"]["rng"]) == 2  # each rank's RNG stream is kept for resuming
+    assert ddp["train_state"]["history"][0]["train/label"] == pytest.approx(
+        single["train_state"]["history"][0]["train/label"], rel=1e-5)
+    # Adam moves each weight by about lr per step whatever |g|, so where a gradient is ~0 a rounding difference
+    # can change that weight's step: allow a quarter of one step (each of the two steps moved weights by ~1e-4).
+    for key, value in single["state_dict"].items():
+        assert torch.allclose(ddp["state_dict"][key], value, rtol=0, atol=0.25 * params["train"]["lr"]), key
+    # Adam's first moment (0.09 g1 + 0.1 g2) compares the averaged gradients themselves; Adam's step alone
+    # would not notice gradients summed instead of averaged.
+    single_states, ddp_states = single["train_state"]["optimizer"]["state"], ddp["train_state"]["optimizer"]["state"]
+    for index, state in single_states.items():
+        scale = state["exp_avg"].abs().max()
+        assert (ddp_states[index]["exp_avg"] - state["exp_avg"]).abs().max() <= 0.02 * scale, index
