@@ -1,0 +1,88 @@
+"""params.yaml is checked against workflow/schemas/params.schema.yaml before any job starts.
+
+Bad params make `snakemake -n` fail with a message naming the key, and no job is planned. The presets and
+the default pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import BIN_DIR, REPO_ROOT, copy_repo, run
+
+SCHEMA = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+
+
+def _validate(params: dict) -> None:
+    from snakemake.utils import validate
+    validate(params, str(SCHEMA))
+
+
+def _params(*presets: str) -> dict:
+    from aclnet_kd.config import load_params
+    return load_params([REPO_ROOT / "params.yaml", *(REPO_ROOT / p for p in presets)])
+
+
+@pytest.mark.parametrize("presets", [(), ("config/smoke.yaml",), ("config/paper.yaml",)])
+def test_default_and_presets_are_valid(presets):
+    _validate(_params(*presets))
+
+
+@pytest.mark.parametrize("edit, names", [
+    ({"train": {"epochs": "two"}}, ["epochs", "'two' is not of type 'integer'"]),
+    ({"train": {"epochz": 3}}, ["epochz"]),
+    ({"kd": {"weights": {"cld": -1}}}, ["cld"]),
+    ({"tracks": {"rail": {"test_splits": []}}}, ["test_splits"]),
+    ({"datasets": {"synthetic-rail": {"source": "rail", "root": None}}}, ["root"]),
+    ({"ablations": {"kd_cld": "cld=one"}}, ["kd_cld"]),
+    ({"compute": {"train_gpus": 1.5}}, ["train_gpus"]),
+])
+def test_schema_rejects_and_names_the_key(edit, names):
+    from aclnet_kd.config import deep_merge
+    from snakemake.exceptions import WorkflowError
+
+    with pytest.raises(WorkflowError) as err:
+        _validate(deep_merge(_params(), edit))
+    for name in names:
+        assert name in str(err.value)
+
+
+LIGHT = ["Snakefile", "params.yaml", ".dvc/config", ".dvcignore"]
+
+
+def _light_copy(tmp_path, edit):
+    files = LIGHT + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "rules").glob("*.smk")]
+    files += [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
+    return copy_repo(tmp_path / "repo", preset=None, edit=edit, files=files)
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"predict": {"protokol": "sigmoid"}}, "'protokol' was unexpected"),
+    ({"datasets": {"neu": {"source": "rail", "root": "no/such/folder"}}, "tracks": {"rail": {"dataset": "neu"}}},
+     "datasets.neu.root: folder 'no/such/folder' does not exist"),
+    ({"compute": {"train_gpus": 2}}, "compute.launcher"),
+])
+def test_workflow_fails_before_any_job(tmp_path, edit, message):
+    repo = _light_copy(tmp_path, edit)
+    proc = run([str(BIN_DIR / "snakemake"), "-n", "--cores", "1"], repo, timeout=60, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert message in output, output[-3000:]
+    assert "Building DAG of jobs" not in output  # failed while loading, before planning any job
+
+
+def test_preset_via_configfile_matches_merged_params(tmp_path):
+    """`--configfile config/smoke.yaml` plans the same jobs as params.yaml with the preset merged in, except
+    that every command also reads the preset."""
+    from conftest import snakemake_jobs
+
+    files = LIGHT + ["config/smoke.yaml"] + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "rules").glob("*.smk")]
+    files += [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
+    plain = copy_repo(tmp_path / "plain", preset=None, files=files)
+    merged = copy_repo(tmp_path / "merged", preset="config/smoke.yaml", files=files)
+    via_cli = sorted(j["cmd"] for j in snakemake_jobs(plain, ["--configfile", "config/smoke.yaml"]))
+    via_merge = sorted(j["cmd"] for j in snakemake_jobs(merged))
+    assert [c.replace(" --params config/smoke.yaml", "") for c in via_cli] == via_merge
+    assert sum("--params config/smoke.yaml" in c for c in via_cli) >= 6  # prepare, train, tables, figures
+    assert yaml.safe_load((merged / "params.yaml").read_text())["train"]["epochs"] == 1
