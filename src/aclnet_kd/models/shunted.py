@@ -134,7 +134,9 @@ class ShuntedAttention(nn.Module):
             half = self.num_heads // 2
             out1 = self._shunted_branch(q[:, :half], image, self.sr1, self.norm1, self.kv1, self.local_conv1)
             out2 = self._shunted_branch(q[:, half:], image, self.sr2, self.norm2, self.kv2, self.local_conv2)
-            out = torch.cat([out1, out2], dim=1).transpose(1, 2).reshape(batch, tokens, dim)
+            # (B, h/2, N, d) -> (B, N, dim/2) per half, joined along channels: a single copy (the CPU
+            # attention kernel already stores its output token-major, so the flatten is a view)
+            out = torch.cat([out1.transpose(1, 2).flatten(2), out2.transpose(1, 2).flatten(2)], dim=-1)
         else:
             k, v = self.kv(x).unflatten(2, (2, -1)).unbind(2)  # each (B, N, dim)
             local = _image_to_tokens(self.local_conv(_tokens_to_image(v, height, width)))
