@@ -154,3 +154,18 @@ def test_build_model_rejects_bad_input() -> None:
         build_model("aclnet_s", backbone="no_such_net")
     with pytest.raises(AclnetError, match="no such checkpoint"):
         build_model("aclnet_s", pretrained="/nonexistent/ckpt_T.pth")
+
+
+def test_timm_backbone_loads_local_imagenet_weights(tmp_path) -> None:  # noqa: ANN001
+    import timm
+
+    full = timm.create_model("resnet18")
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in full.state_dict().items()}
+    path = tmp_path / "resnet18.pth"
+    torch.save({"state_dict": state}, path)
+    model = build_model("aclnet_s", backbone="resnet18", pretrained=str(path))
+    assert torch.equal(model.rgb.body.layer3[0].conv1.weight, state["layer3.0.conv1.weight"])
+    del state["layer1.0.conv1.weight"]
+    torch.save(state, path)
+    with pytest.raises(AclnetError, match="missing: layer1.0.conv1.weight"):
+        build_model("aclnet_s", backbone="resnet18", pretrained=str(path))

@@ -275,8 +275,11 @@ def load_pretrained(module: nn.Module, path: str | os.PathLike, classifier: str 
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise AclnetError(f"{path}: not a state_dict (expected a dict of tensors, flat or under 'model'/"
                           f"'state_dict'; found {type(state).__name__})")
-    state = {k: v for k, v in state.items() if k != classifier and not k.startswith(classifier + ".")}
-    expected = module.state_dict()
+    def is_classifier(key: str) -> bool:
+        return key == classifier or key.startswith(classifier + ".")
+
+    state = {k: v for k, v in state.items() if not is_classifier(k)}
+    expected = {k: v for k, v in module.state_dict().items() if not is_classifier(k)}  # a module may keep one
     # BatchNorm's num_batches_tracked is a counter, not a weight; some exports omit it.
     missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
