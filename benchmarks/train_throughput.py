@@ -1,0 +1,207 @@
+"""Training throughput of the three trainings at 256x256: release-style fp32 eager vs our default settings.
+
+For each step kind (teacher step, plain student step, distillation step) this prints
+
+* images/s in plain fp32 eager mode with NCHW tensors (the release's way) and with our default settings
+  (params.yaml `train`: precision, channels_last, compile), and their ratio;
+* the model FLOP/s achieved (FLOPs of one step counted with torch.utils.flop_counter: forward + backward of
+  the trained network, plus the teacher's no-grad forward when distilling) as a fraction of the peak GEMM
+  FLOP/s that this run measures with a large matmul in the same precision.
+
+Targets (issue 4): ratio >= 1.8 for every step on 2 CPU cores, and >= 50% of the measured peak.
+A step is exactly the training loop's: `aclnet_kd.train.loop.forward_losses` + backward + Adam.
+
+    python benchmarks/train_throughput.py                      # all three, 256 px, batch 4 (~5-10 min, 2 cores)
+    python benchmarks/train_throughput.py --steps 1 --warmup 1 --batch 2 --size 128 --only student   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from aclnet_kd.config import load_params
+from aclnet_kd.losses import DistillationLoss, LabelLoss
+from aclnet_kd.models import build_model
+from aclnet_kd.train.distributed import resolve_device
+from aclnet_kd.train.loop import forward_losses
+from aclnet_kd.train.precision import autocast, check_precision, to_memory_format
+
+STEP_KINDS = ("teacher", "student", "kd")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_step(kind: str, params: dict, size: int, batch: int, device: torch.device):
+    """Models, optimizer and a random batch for one step kind; returns ``run(precision, channels_last)``."""
+    models = params["models"]
+
+    def build(role: str) -> torch.nn.Module:
+        cfg = {k: v for k, v in models[role].items() if k not in ("name", "pretrained")}
+        return build_model(models[role]["name"], **cfg).to(device)
+
+    model = build("teacher" if kind == "teacher" else "student").train()
+    teacher = build("teacher").eval().requires_grad_(False) if kind == "kd" else None
+    kd_loss = None
+    if kind == "kd":
+        weights = {k: v for k, v in params["kd"]["weights"].items() if k != "label"}
+        kd_loss = DistillationLoss(weights, tau=params["kd"]["tau"],
+                                   atd_teacher_fix=params["kd"]["atd_teacher_fix"]).to(device).requires_grad_(False)
+    # The release's optimizer (the default per-parameter loop) for the baseline; ours is the fused one the
+    # training loop uses. Same update rule.
+    optimizers = {False: torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-3, foreach=False),
+                  True: torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-3, fused=True)}
+    label_loss = LabelLoss()
+    generator = torch.Generator().manual_seed(0)
+    rgb = torch.randn(batch, 3, size, size, generator=generator).to(device)
+    depth = torch.rand(batch, 1, size, size, generator=generator).to(device)
+    gt = (torch.rand(batch, 1, size, size, generator=generator) > 0.8).float().to(device)
+    compiled: dict = {}
+
+    def run(precision: str, channels_last: bool, compile_model: bool = False, ours: bool = False) -> None:
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        for net in (model, teacher):
+            if net is not None:
+                net.to(memory_format=memory_format)
+        net = model
+        if compile_model:
+            net = compiled.setdefault("model", torch.compile(model))
+        x, d = to_memory_format(rgb, channels_last), to_memory_format(depth, channels_last)
+        with autocast(precision, device):
+            terms = forward_losses(net, model.is_rgbd, x, d if (model.is_rgbd or teacher is not None) else None,
+                                   gt, label_loss, 1.0, teacher, kd_loss)
+            loss = sum(terms.values())
+        optimizers[ours].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers[ours].step()
+
+    def count_flops() -> int:
+        """Model FLOPs of one step: 3 x the forward of what is trained (forward + backward, the usual
+        convention) + 1 x the teacher's no-grad forward. Forwards are counted with FlopCounterMode (conv,
+        linear, matmul, attention); its conv-backward formula overcounts grouped (depthwise) convolutions,
+        so backward passes are not counted directly."""
+        model.to(memory_format=torch.contiguous_format)
+        teacher_out, teacher_flops = None, 0
+        with torch.no_grad():
+            if teacher is not None:
+                teacher.to(memory_format=torch.contiguous_format)
+                counter = FlopCounterMode(display=False)
+                with counter:
+                    teacher_out = teacher(rgb, depth, return_all=True)
+                teacher_flops = counter.get_total_flops()
+            counter = FlopCounterMode(display=False)
+            with counter:
+                out = model(rgb, depth) if model.is_rgbd else model(rgb, return_all=True)
+                label_loss(out.side_logits, gt)
+                if kd_loss is not None:
+                    kd_loss(out, teacher_out)
+        return 3 * counter.get_total_flops() + teacher_flops
+
+    run.count_flops = count_flops
+    return run
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(run, device, precision, channels_last, compile_model, ours, warmup, steps) -> float:
+    """Seconds per step (mean over ``steps`` after ``warmup`` untimed steps)."""
+    for _ in range(warmup):
+        run(precision, channels_last, compile_model, ours)
+    sync(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        run(precision, channels_last, compile_model, ours)
+    sync(device)
+    return (time.perf_counter() - started) / steps
+
+
+def peak_gemm_flops(precision: str, device: torch.device, n: int, repeats: int = 3) -> float:
+    """FLOP/s of an n x n x n matmul in ``precision`` (the best of ``repeats``)."""
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        sync(device)
+        started = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", action="append", help="params.yaml [+ presets]; default: the repo's params.yaml")
+    parser.add_argument("--size", type=int, default=256, help="image side (default 256)")
+    parser.add_argument("--batch", type=int, default=4, help="images per step (default 4)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per mode (default 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per mode (default 1)")
+    parser.add_argument("--only", default=",".join(STEP_KINDS), help="comma list of teacher,student,kd")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--gemm-size", type=int, default=0, help="matmul side for the peak (default 4096 CPU, 8192 GPU)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    params = load_params(args.params or [REPO / "params.yaml"])
+    train = params["train"]
+    ours = {"precision": train["precision"], "channels_last": train["channels_last"], "compile": train["compile"]}
+    device = resolve_device(args.device)
+    check_precision(ours["precision"], device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 for the baseline
+    gemm_n = args.gemm_size or (8192 if device.type == "cuda" else 4096)
+    kinds = [k.strip() for k in args.only.split(",") if k.strip()]
+
+    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or 'cpu'}), "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}; {args.size}x{args.size}, batch {args.batch}, "
+          f"{args.warmup} warm-up + {args.steps} timed steps per mode")
+    print(f"baseline: fp32 eager NCHW, per-parameter Adam (the release); ours: {ours} (params.yaml train), "
+          "fused Adam (the training loop)")
+    peaks = {p: peak_gemm_flops(p, device, gemm_n) for p in {"fp32", ours["precision"]}}
+    for precision, peak in peaks.items():
+        print(f"peak GEMM {precision} ({gemm_n}^3 matmul): {peak / 1e12:.3f} TFLOP/s")
+
+    results = []
+    for kind in kinds:
+        run = make_step(kind, params, args.size, args.batch, device)
+        flops = run.count_flops()
+        base_s = time_steps(run, device, "fp32", False, False, False, args.warmup, args.steps)
+        ours_s = time_steps(run, device, ours["precision"], ours["channels_last"], ours["compile"], True,
+                            args.warmup, args.steps)
+        row = {
+            "step": kind, "flops_per_step": flops,
+            "fp32_images_per_s": args.batch / base_s, "ours_images_per_s": args.batch / ours_s,
+            "ratio": base_s / ours_s,
+            "fp32_fraction_of_peak": flops / base_s / peaks["fp32"],
+            "ours_fraction_of_peak": flops / ours_s / peaks[ours["precision"]],
+            "ours_tflops": flops / ours_s / 1e12,
+        }
+        results.append(row)
+        print(f"{kind:>8}: fp32 eager {row['fp32_images_per_s']:8.2f} img/s | ours {row['ours_images_per_s']:8.2f} "
+              f"img/s | ratio {row['ratio']:5.2f} (target 1.8: {'met' if row['ratio'] >= 1.8 else 'NOT met'}) | "
+              f"{flops / args.batch / 1e9:7.1f} GFLOP/img | ours {row['ours_tflops']:.3f} TFLOP/s = "
+              f"{100 * row['ours_fraction_of_peak']:5.1f}% of {ours['precision']} peak (target 50%: "
+              f"{'met' if row['ours_fraction_of_peak'] >= 0.5 else 'NOT met'}); fp32 eager "
+              f"{100 * row['fp32_fraction_of_peak']:5.1f}% of fp32 peak", flush=True)
+        del run
+
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "device": str(device), "threads": torch.get_num_threads(), "size": args.size, "batch": args.batch,
+            "steps": args.steps, "warmup": args.warmup, "ours": ours,
+            "peak_flops": {p: v for p, v in peaks.items()}, "results": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
