@@ -89,6 +89,15 @@ def test_run_records_kd_switches(kd_run):
     assert "train_kd_modules=True" in log and "atd_teacher_fix=True" in log and "world_size=1" in log
 
 
+def test_bad_teacher_fails_before_writing(kd_run, base_params, tiny_data, tmp_path):
+    recipe = resolve_recipe(base_params, role="student", kd=True)
+    with pytest.raises(AclnetError, match="RGB-only model"):
+        train(recipe, tiny_data, tmp_path / "out", teacher_checkpoint=kd_run["out"] / "best.pt")  # a student
+    with pytest.raises(AclnetError, match="--kd on needs --teacher"):
+        train(recipe, tiny_data, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_selection_protocols(params, tiny_data, tmp_path):
     history = [{"epoch": 1, "val/mae": 0.3}, {"epoch": 2, "val/mae": 0.2}, {"epoch": 3, "val/mae": 0.2},
                {"epoch": 4, "val/mae": 0.25}]

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -262,16 +263,6 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
             print(f"aclnet train: {out_dir} is already finished (epoch {record['epochs']}); nothing to do")
         return record
 
-    if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in out_dir.glob(".*.pt.*.tmp"):  # left by a kill during atomic_save
-            stale.unlink(missing_ok=True)
-        _write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(
-            {"recipe": recipe.to_dict(), "data": str(data_dir), "teacher": str(teacher_checkpoint or "") or None},
-            sort_keys=False))
-    handlers += _setup_logging(out_dir if info.is_main else None)
-    if not info.is_main:
-        LOG.setLevel(logging.WARNING)
     torch.use_deterministic_algorithms(recipe.deterministic, warn_only=True)
     if recipe.deterministic and info.device.type == "cuda":
         torch.backends.cudnn.benchmark = False
@@ -281,21 +272,6 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     seed_everything(recipe.seed + info.rank)  # per-rank dropout streams; data order is seeded separately
-
-    kd_text = "off"
-    if recipe.kd:
-        weights = ", ".join(f"{k}={v:g}" for k, v in recipe.kd_weights.items())
-        kd_text = (f"on ({weights}; tau={recipe.kd_tau:g}; train_kd_modules={recipe.train_kd_modules}; "
-                   f"atd_teacher_fix={recipe.atd_teacher_fix})")
-    LOG.info("run %s: role=%s kd=%s model=%s %s seed=%d", out_dir, recipe.role, kd_text, recipe.model_name,
-             recipe.model_cfg, recipe.seed)
-    LOG.info("device=%s precision=%s world_size=%d channels_last=%s compile=%s deterministic=%s",
-             info.device, recipe.precision, info.world_size, recipe.channels_last, recipe.compile,
-             recipe.deterministic)
-    LOG.info("data %s: dataset=%s%s, %d train images, batch %d (per rank %d), %d epochs at %d px",
-             data_dir, meta["name"], " (SYNTHETIC)" if meta["synthetic"] else "", num_train,
-             recipe.batch_size, recipe.batch_size // info.world_size, recipe.epochs, recipe.image_size)
-    LOG.info("selection=%s: %s", selection["protocol"], selection["note"])
 
     # ---- 2. data ------------------------------------------------------------------------------------
     is_rgbd = recipe.role == "teacher"
@@ -336,6 +312,33 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
                                    tau=recipe.kd_tau, atd_teacher_fix=recipe.atd_teacher_fix).to(info.device)
         # The release never optimises the KD modules' own parameters (they stay at their random init).
         kd_loss.requires_grad_(recipe.train_kd_modules)
+
+    # ---- every input is checked: now create the output folder and the log ----------------------------
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(".*.pt.*.tmp"):  # left by a kill during atomic_save
+            stale.unlink(missing_ok=True)
+        _write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(
+            {"recipe": recipe.to_dict(), "data": str(data_dir), "teacher": str(teacher_checkpoint or "") or None},
+            sort_keys=False))
+    handlers += _setup_logging(out_dir if info.is_main else None)
+    if not info.is_main:
+        LOG.setLevel(logging.WARNING)
+    kd_text = "off"
+    if recipe.kd:
+        weights = ", ".join(f"{k}={v:g}" for k, v in recipe.kd_weights.items())
+        kd_text = (f"on ({weights}; tau={recipe.kd_tau:g}; train_kd_modules={recipe.train_kd_modules}; "
+                   f"atd_teacher_fix={recipe.atd_teacher_fix})")
+    LOG.info("run %s: role=%s kd=%s model=%s %s seed=%d", out_dir, recipe.role, kd_text, recipe.model_name,
+             recipe.model_cfg, recipe.seed)
+    LOG.info("device=%s precision=%s world_size=%d channels_last=%s compile=%s deterministic=%s",
+             info.device, recipe.precision, info.world_size, recipe.channels_last, recipe.compile,
+             recipe.deterministic)
+    LOG.info("data %s: dataset=%s%s, %d train images, batch %d (per rank %d), %d epochs at %d px",
+             data_dir, meta["name"], " (SYNTHETIC)" if meta["synthetic"] else "", num_train,
+             recipe.batch_size, recipe.batch_size // info.world_size, recipe.epochs, recipe.image_size)
+    LOG.info("selection=%s: %s", selection["protocol"], selection["note"])
+    if recipe.kd:
         LOG.info("teacher %s (frozen, eval mode, no_grad); KD terms: %s", teacher_checkpoint,
                  ", ".join(kd_loss.active_terms) or "none")
     if info.world_size > 1 and recipe.label_bce == "batch_sum":
@@ -439,7 +442,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
             kd_loss.train()  # as released: MGMD's BatchNorm uses batch statistics
         lr = optimizer.param_groups[0]["lr"]
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", total=steps_per_epoch, initial=start_batch,
-                   disable=not info.is_main, leave=False, dynamic_ncols=True)
+                   disable=not info.is_main, leave=False, dynamic_ncols=True,
+                   mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs to files stay short
         images_seen, started = 0, time.perf_counter()
         for step, batch in enumerate(bar, start=start_batch):
             rgb = to_memory_format(batch["rgb"].to(info.device, non_blocking=True), recipe.channels_last)
