@@ -1,6 +1,8 @@
 # Shared helpers: the params files every command reads, checks that need the file system, and the paths of
 # the DAG (docs/architecture.md, "Paths"). Rules only call these; nothing here runs a job.
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -135,10 +137,47 @@ FIGURES += [f"results/figures/{kind}_{track}.{ext}" for track in TRACKS for kind
             for ext in ("png", "pdf")]
 
 
+def _mtimes(roots: list[str]) -> dict[str, int]:
+    """st_mtime_ns of every file and folder under ``roots`` (links not followed)."""
+    times = {}
+    for root in roots:
+        for folder, _, files in os.walk(root):
+            for path in [folder] + [os.path.join(folder, name) for name in files]:
+                times[path] = os.lstat(path).st_mtime_ns
+    return times
+
+
+def _restore_mtimes(times: dict[str, int]) -> int:
+    """Put back the recorded times wherever they changed; returns how many paths were reset. Changing a
+    file's time leaves its folder's time alone, so one pass in any order restores both."""
+    reset = 0
+    for path, mtime_ns in times.items():
+        try:
+            now = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if now.st_mtime_ns != mtime_ns:
+            os.utime(path, ns=(now.st_atime_ns, mtime_ns), follow_symlinks=False)
+            reset += 1
+    return reset
+
+
+def record_with_dvc() -> None:
+    """`dvc commit` the outputs, so `dvc status` agrees that the workspace is up to date, and keep every
+    output's time as it was: Snakemake decides what to rerun from them. With `cache.type = copy`
+    (.dvc/config) DVC leaves workspace files alone, but a link cache (a user's own config) replaces them
+    with new, newer files, and Snakemake would then rerun everything downstream."""
+    times = _mtimes(["data", "results"])
+    if subprocess.run(["dvc", "commit", "--force", "--quiet"]).returncode != 0:
+        print("snakemake: `dvc commit` failed; run it by hand so that `dvc status` is clean", file=sys.stderr)
+    if _restore_mtimes(times):
+        subprocess.run(["dvc", "status", "--quiet"])  # re-hash once: DVC's state learns the restored times
+
+
 onsuccess:
-    # Record the outputs with DVC so `dvc status` agrees that the workspace is up to date. Only when the
-    # commands match dvc.yaml's, i.e. with params.yaml alone (a preset is merged into params.yaml for DVC).
+    # Only when the commands match dvc.yaml's, i.e. with params.yaml alone (DVC reads no presets: a preset is
+    # merged into params.yaml for DVC, docs/workflow.md).
     if Path(".dvc").is_dir() and PARAMS_FILES == ["params.yaml"]:
-        shell("dvc commit --force --quiet || echo 'snakemake: dvc commit failed; run `dvc commit` by hand' >&2")
+        record_with_dvc()
     elif Path(".dvc").is_dir():
         print(f"snakemake: not recording the outputs with DVC: presets {PARAMS_FILES[1:]} are not in params.yaml")

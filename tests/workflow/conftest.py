@@ -83,7 +83,8 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
     return dest
 
 
-LOG_REDIRECT = re.compile(r"\s*>\s*\S+\s+2>&1\s*$")
+# `> log 2>&1` (or `>> log 2>&1`) after each command of a job: Snakemake-only, dropped before comparing.
+LOG_REDIRECT = re.compile(r"\s*>>?\s*\S+\s+2>&1")
 
 
 def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
@@ -100,7 +101,7 @@ def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
             key, _, value = line.strip().partition(": ")
             job[key] = [item.strip() for item in value.split(",") if item.strip()]
         elif job is not None and line.startswith("Shell command: "):
-            job["cmd"] = LOG_REDIRECT.sub("", line[len("Shell command: "):])
+            job["cmd"] = LOG_REDIRECT.sub("", line[len("Shell command: "):]).strip()
     return [job for job in jobs if job["rule"] != "all"]
 
 

@@ -64,8 +64,8 @@ def test_same_stage_kinds(both):
         group = by_cmd[job["cmd"]].split("@")[0]
         for suffix in ("_rail", "_sod"):
             group = group.removesuffix(suffix)
-        group = {"predict_teacher": "predict", "evaluate_teacher": "evaluate", "predict_ablation": "predict",
-                 "evaluate_ablation": "evaluate"}.get(group, group)
+        group = {"predict_evaluate_teacher": "predict_evaluate",
+                 "predict_evaluate_ablation": "predict_evaluate"}.get(group, group)
         assert group == job["rule"], f"{job['cmd']}: Snakemake rule {job['rule']} vs DVC stage {by_cmd[job['cmd']]}"
 
 
