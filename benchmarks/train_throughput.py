@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="image side (default 256)")
     parser.add_argument("--batch", type=int, default=4, help="images per step (default 4)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per mode (default 3)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per mode (default 1)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mode (default 2)")
     parser.add_argument("--only", default=",".join(STEP_KINDS), help="comma list of teacher,student,kd")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--gemm-size", type=int, default=0, help="matmul side for the peak (default 4096 CPU, 8192 GPU)")
@@ -168,9 +168,10 @@ def main() -> None:
           f"{args.warmup} warm-up + {args.steps} timed steps per mode")
     print(f"baseline: fp32 eager NCHW, per-parameter Adam (the release); ours: {ours} (params.yaml train), "
           "fused Adam (the training loop)")
-    peaks = {p: peak_gemm_flops(p, device, gemm_n) for p in {"fp32", ours["precision"]}}
-    for precision, peak in peaks.items():
-        print(f"peak GEMM {precision} ({gemm_n}^3 matmul): {peak / 1e12:.3f} TFLOP/s")
+    # On a shared machine the peak is what the matmul gets when it runs alone-ish: measure it before the
+    # steps and again after them, keep the better one, and print the fractions at the end.
+    precisions = sorted({"fp32", ours["precision"]})
+    peaks = {p: peak_gemm_flops(p, device, gemm_n) for p in precisions}
 
     results = []
     for kind in kinds:
@@ -179,22 +180,29 @@ def main() -> None:
         base_s = time_steps(run, device, "fp32", False, False, False, args.warmup, args.steps)
         ours_s = time_steps(run, device, ours["precision"], ours["channels_last"], ours["compile"], True,
                             args.warmup, args.steps)
-        row = {
-            "step": kind, "flops_per_step": flops,
+        results.append({"step": kind, "flops_per_step": flops, "base_s": base_s, "ours_s": ours_s})
+        print(f"{kind:>8}: fp32 eager {args.batch / base_s:8.2f} img/s | ours {args.batch / ours_s:8.2f} img/s",
+              flush=True)
+        del run
+
+    for precision in precisions:
+        peaks[precision] = max(peaks[precision], peak_gemm_flops(precision, device, gemm_n))
+        print(f"peak GEMM {precision} ({gemm_n}^3 matmul): {peaks[precision] / 1e12:.3f} TFLOP/s")
+    for row in results:
+        kind, flops, base_s, ours_s = row["step"], row["flops_per_step"], row.pop("base_s"), row.pop("ours_s")
+        row.update({
             "fp32_images_per_s": args.batch / base_s, "ours_images_per_s": args.batch / ours_s,
             "ratio": base_s / ours_s,
             "fp32_fraction_of_peak": flops / base_s / peaks["fp32"],
             "ours_fraction_of_peak": flops / ours_s / peaks[ours["precision"]],
             "ours_tflops": flops / ours_s / 1e12,
-        }
-        results.append(row)
+        })
         print(f"{kind:>8}: fp32 eager {row['fp32_images_per_s']:8.2f} img/s | ours {row['ours_images_per_s']:8.2f} "
               f"img/s | ratio {row['ratio']:5.2f} (target 1.8: {'met' if row['ratio'] >= 1.8 else 'NOT met'}) | "
               f"{flops / args.batch / 1e9:7.1f} GFLOP/img | ours {row['ours_tflops']:.3f} TFLOP/s = "
               f"{100 * row['ours_fraction_of_peak']:5.1f}% of {ours['precision']} peak (target 50%: "
               f"{'met' if row['ours_fraction_of_peak'] >= 0.5 else 'NOT met'}); fp32 eager "
               f"{100 * row['fp32_fraction_of_peak']:5.1f}% of fp32 peak", flush=True)
-        del run
 
     if args.json:
         Path(args.json).write_text(json.dumps({
