@@ -76,3 +76,12 @@ def test_lr_schedule_matches_release(params):
         assert recipe.lr_factor(epoch) == pytest.approx(release_lr)
         ours.append(recipe.lr_factor(epoch))
     assert ours[18] == 1.0 and ours[19] == 0.5 and ours[39] == 0.25
+
+
+def test_kd_section_is_read_by_the_distilled_student_only(params):
+    # The workflow tracks `kd` as a param of the distilled runs only: other runs must not depend on it.
+    broken = deep_merge(params, {"kd": {"weights": {"kl": 1.0}}})
+    teacher = resolve_recipe(broken, "teacher")
+    assert teacher.kd_weights is None and teacher.train_kd_modules is None
+    with pytest.raises(AclnetError, match=r"kd\.weights\.kl"):
+        resolve_recipe(broken, "student", kd=True)

@@ -566,7 +566,7 @@ def _run_record(recipe: Recipe, meta: dict, data_dir: Path, teacher_checkpoint, 
         "kd": "on" if recipe.kd else "off",
         "kd_weights": recipe.kd_weights if recipe.kd else None,
         "kd_tau": recipe.kd_tau if recipe.kd else None,
-        # Both faithfulness switches are recorded for every run (they matter only with kd on).
+        # The faithfulness switches apply to the distilled student only (None for other runs).
         "train_kd_modules": recipe.train_kd_modules,
         "atd_teacher_fix": recipe.atd_teacher_fix,
         "teacher_checkpoint": str(teacher_checkpoint) if recipe.kd else None,

@@ -92,11 +92,12 @@ class Recipe:
     device: str
     num_workers: int
     checkpoint_every: int
-    # kd section (recorded for every run; used by the distilled student only)
-    kd_weights: dict[str, float] = field(default_factory=dict)
-    kd_tau: float = 0.5
-    train_kd_modules: bool = False
-    atd_teacher_fix: bool = False
+    # kd section: read for the distilled student only (None otherwise), so a KD setting never
+    # invalidates the teacher or the plain student in the workflow's params tracking.
+    kd_weights: dict[str, float] | None = None
+    kd_tau: float | None = None
+    train_kd_modules: bool | None = None
+    atd_teacher_fix: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(asdict(self))
@@ -225,7 +226,7 @@ def resolve_recipe(
     train = _merged_train_section(params, role, track)
     _check_train(train)
     model_name, model_cfg = _model_settings(params, role)
-    kd_settings = _kd_settings(params, kd_weights_override)
+    kd_settings = _kd_settings(params, kd_weights_override) if kd else {}
     return Recipe(
         role=role, kd=kd, seed=int(seed), track=track, model_name=model_name, model_cfg=model_cfg,
         **{key: train[key] for key in TRAIN_KEYS}, **kd_settings,
