@@ -3,9 +3,12 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+
+RUN_STARTED_NS = time.time_ns()  # outputs newer than this were written by this run (onsuccess)
 
 # params.yaml, then each `--configfile` preset in order: the same list every `aclnet` command is given, so a
 # stage sees exactly the params this DAG was built from.
@@ -162,16 +165,34 @@ def _restore_mtimes(times: dict[str, int]) -> int:
     return reset
 
 
+def _stages_written_since(times: dict[str, int], since_ns: int) -> list[str]:
+    """DVC stages (dvc.yaml addresses) with an output written since ``since_ns``, i.e. by this run."""
+    from dvc.repo import Repo
+
+    fresh = {path for path, mtime_ns in times.items() if mtime_ns >= since_ns}
+    with Repo(".") as repo:
+        return [stage.addressing for stage in repo.index.stages
+                if any(path == out.def_path or path.startswith(out.def_path.rstrip("/") + "/")
+                       for out in stage.outs for path in fresh)]
+
+
 def record_with_dvc() -> None:
-    """`dvc commit` the outputs, so `dvc status` agrees that the workspace is up to date, and keep every
-    output's time as it was: Snakemake decides what to rerun from them. With `cache.type = copy`
-    (.dvc/config) DVC leaves workspace files alone, but a link cache (a user's own config) replaces them
-    with new, newer files, and Snakemake would then rerun everything downstream."""
+    """`dvc commit` the stages this run wrote, so `dvc status` agrees that they are up to date, and keep
+    every output's time as it was: Snakemake decides what to rerun from them.
+
+    Only the stages this run wrote: after `snakemake <one target>` the stages downstream of it are stale,
+    and DVC must keep saying so. With `cache.type = copy` (.dvc/config) DVC leaves workspace files alone,
+    but a link cache (a user's own config) replaces them with new, newer files, and Snakemake would then
+    rerun everything downstream; the times are put back either way."""
     times = _mtimes(["data", "results"])
-    if subprocess.run(["dvc", "commit", "--force", "--quiet"]).returncode != 0:
+    stages = _stages_written_since(times, RUN_STARTED_NS)
+    if not stages:
+        return
+    if subprocess.run(["dvc", "commit", "--force", "--quiet", *stages]).returncode != 0:
         print("snakemake: `dvc commit` failed; run it by hand so that `dvc status` is clean", file=sys.stderr)
     if _restore_mtimes(times):
         subprocess.run(["dvc", "status", "--quiet"])  # re-hash once: DVC's state learns the restored times
+    print(f"snakemake: recorded {len(stages)} DVC stage(s) with `dvc commit`")
 
 
 onsuccess:

@@ -1,8 +1,9 @@
 """Real end-to-end runs of the smoke preset: one through Snakemake, one through `dvc repro`, each in a
-throw-away copy of the repository, shared by the tests of this module (module-scoped fixtures).
+throw-away copy of the repository, shared by the tests of this module (module-scoped fixtures; the tests
+of one fixture run in file order and build on each other).
 
-Checks: outputs; whichever front end ran last, the other sees nothing to do; a no-op check is fast;
-changing a table setting reruns only the tables; `dvc metrics diff` between two commits; `dvc push` /
+Checks: outputs; whichever front end ran last, the other sees nothing to do, and says so fast; changing a
+table setting reruns only the tables in both; `dvc metrics diff` between two commits; `dvc push` /
 `dvc pull` against a local remote restores byte-identical files.
 """
 
@@ -18,22 +19,20 @@ import yaml
 
 from conftest import BIN_DIR, copy_repo, run, timed
 
-import os
-
-# Not yet verified end to end on the shared machine (see docs/workflow.md, "Known gaps"): run on demand.
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.environ.get("ACLNET_E2E") != "1",
-                                                     reason="set ACLNET_E2E=1 to run the workflow end to end")]
+pytestmark = pytest.mark.slow
 
 SNAKEMAKE = str(BIN_DIR / "snakemake")
 DVC = str(BIN_DIR / "dvc")
-NOOP_SECONDS = 3.0  # the issue's bound for a no-op `snakemake -n` / `dvc status`
+SMOKE_SECONDS = 180  # the issue's bound for the smoke run through Snakemake (2-core CPU)
+NOOP_SECONDS = 3.0   # the issue's bound for a no-op `snakemake -n` / `dvc status`
 
 
 def _sha256_tree(root: Path, folders: list[str]) -> dict[str, str]:
     digests = {}
     for folder in folders:
         for path in sorted((root / folder).rglob("*")):
-            if path.is_file():
+            # not data: Snakemake's folder marker, and the .gitignore files DVC writes beside its outputs
+            if path.is_file() and path.name not in (".snakemake_timestamp", ".gitignore"):
                 digests[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
 
@@ -45,10 +44,25 @@ def _planned_rules(repo: Path) -> set[str]:
             if line.startswith(("rule ", "localrule "))} - {"all"}
 
 
+def _dvc_changed(repo: Path) -> dict:
+    """`dvc status` as {stage: changes}; {} when everything is up to date."""
+    return json.loads(run([DVC, "status", "--json"], repo, timeout=60).stdout or "{}")
+
+
 def _set_param(repo: Path, section: str, key: str, value) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params[section][key] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _assert_both_idle(repo: Path) -> None:
+    """`dvc status` is clean and `snakemake -n` has nothing to do, each within the no-op bound."""
+    proc, seconds = timed([DVC, "status", "--json"], repo, timeout=60)
+    assert json.loads(proc.stdout or "{}") == {}, proc.stdout[:3000]
+    assert seconds < NOOP_SECONDS, f"no-op dvc status took {seconds:.2f} s"
+    proc, seconds = timed([SNAKEMAKE, "-n", "--cores", "1"], repo, timeout=60)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    assert seconds < NOOP_SECONDS, f"no-op snakemake -n took {seconds:.2f} s"
 
 
 @pytest.fixture(scope="module")
@@ -75,25 +89,16 @@ def test_snakemake_smoke_run_writes_tables_and_figures(snake_repo):
         assert "|" in (repo / f"results/tables/{name}.md").read_text()
     assert (repo / "results/figures/pr_rail_test.png").stat().st_size > 0
     assert (repo / "results/figures/training_sod.pdf").stat().st_size > 0
+    assert any((repo / "results/predict/sod/student_kd/seed0/NJU2K").glob("*.png"))
     metrics = json.loads((repo / "results/evaluate/rail/student_kd/seed0/test/metrics.json").read_text())
     assert {"Sm", "MAE", "maxF", "maxE"} <= set(metrics)
-    assert seconds < 180, f"the smoke run took {seconds:.0f} s (budget 3 min)"
+    assert seconds < SMOKE_SECONDS, f"the smoke run took {seconds:.0f} s (budget {SMOKE_SECONDS} s)"
 
 
-def test_dvc_status_clean_after_snakemake(snake_repo):
+def test_both_front_ends_idle_after_snakemake(snake_repo):
+    """The run ends with `dvc commit`, which must leave the outputs' times alone."""
     repo, _ = snake_repo
-    proc, seconds = timed([DVC, "status", "--json"], repo, timeout=60)
-    assert json.loads(proc.stdout or "{}") == {}, proc.stdout[:3000]
-    assert seconds < NOOP_SECONDS, f"no-op dvc status took {seconds:.2f} s"
-
-
-@pytest.mark.xfail(reason="dvc commit relinks outputs to the cache and Snakemake then sees data/prepared as "
-                          "updated (known gap)", strict=False)
-def test_snakemake_noop_is_fast(snake_repo):
-    repo, _ = snake_repo
-    proc, seconds = timed([SNAKEMAKE, "-n", "--cores", "1"], repo, timeout=60)
-    assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert seconds < NOOP_SECONDS, f"no-op snakemake -n took {seconds:.2f} s"
+    _assert_both_idle(repo)
 
 
 def test_table_setting_reruns_only_tables(snake_repo):
@@ -101,16 +106,16 @@ def test_table_setting_reruns_only_tables(snake_repo):
     before = (repo / "results/tables/table1.md").read_text()
     _set_param(repo, "tables", "decimals", 2)
     assert _planned_rules(repo) == {"tables"}
-    status = json.loads(run([DVC, "status", "--json"], repo, timeout=60).stdout or "{}")
-    assert set(status) == {"tables"}, status
-    run([SNAKEMAKE, "--cores", "2"], repo, timeout=300)
+    assert set(_dvc_changed(repo)) == {"tables"}
+    out = run([SNAKEMAKE, "--cores", "2"], repo, timeout=300).stdout
     assert (repo / "results/tables/table1.md").read_text() != before
-    assert _planned_rules(repo) == set()
-    assert json.loads(run([DVC, "status", "--json"], repo, timeout=60).stdout or "{}") == {}
+    assert "recorded 1 DVC stage(s)" in out, out[-2000:]
+    _assert_both_idle(repo)
 
 
 def test_metrics_diff_between_commits(snake_repo):
-    """Commit a run, change how maps are made for one model, rerun it, commit: `dvc metrics diff` shows it."""
+    """Commit a run, change how maps are made, rerun one model's evaluation, commit: `dvc metrics diff`
+    shows it, and DVC still reports what this targeted run left stale."""
     repo, _ = snake_repo
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "run 1"], repo)
@@ -120,6 +125,9 @@ def test_metrics_diff_between_commits(snake_repo):
     _set_param(repo, "predict", "protocol", "release_minmax")
     target = "results/evaluate/rail/student_kd/seed0/test/metrics.json"
     run([SNAKEMAKE, "--cores", "2", target], repo, timeout=300)
+    changed = _dvc_changed(repo)
+    assert "predict_evaluate_rail@student_kd-0-test" not in changed  # rerun and recorded
+    assert {"tables", "figures", "predict_evaluate_rail@student-0-test"} <= set(changed)  # stale, not hidden
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "run 2: release_minmax maps"], repo)
     diff = json.loads(run([DVC, "metrics", "diff", "HEAD~1", "HEAD", "--json"], repo, timeout=60).stdout)
@@ -128,6 +136,8 @@ def test_metrics_diff_between_commits(snake_repo):
 
 
 def test_push_pull_round_trip(snake_repo, tmp_path):
+    """Push, delete the outputs and the cache, then do what a fresh clone does: git checkout (the small
+    `cache: false` metrics and plots are in git) and `dvc pull` (everything else)."""
     repo, _ = snake_repo
     run([DVC, "remote", "add", "--local", "-d", "store", str(tmp_path / "remote")], repo)
     run([DVC, "push", "--quiet"], repo, timeout=300)
@@ -137,6 +147,7 @@ def test_push_pull_round_trip(snake_repo, tmp_path):
     for folder in ("data/prepared", "results/train", "results/predict", "results/tables"):
         shutil.rmtree(repo / folder)
     shutil.rmtree(repo / ".dvc" / "cache")
+    run(["git", "checkout", "-q", "HEAD", "--", "results"], repo)
     run([DVC, "pull", "--quiet"], repo, timeout=300)
     after = _sha256_tree(repo, folders)
     assert after == before
@@ -145,12 +156,13 @@ def test_push_pull_round_trip(snake_repo, tmp_path):
 # ---- DVC first --------------------------------------------------------------------------------------------
 
 def test_dvc_repro_smoke_run(dvc_repo):
-    repo, seconds = dvc_repo
-    assert "|" in (repo / "results/tables/table2.md").read_text()
-    assert (repo / "dvc.lock").is_file()
-    assert json.loads(run([DVC, "status", "--json"], repo, timeout=60).stdout or "{}") == {}
-
-
-def test_snakemake_has_nothing_to_do_after_dvc_repro(dvc_repo):
     repo, _ = dvc_repo
-    assert _planned_rules(repo) == set()
+    assert "|" in (repo / "results/tables/table2.md").read_text()
+    assert (repo / "results/figures/pr_sod_NJU2K.png").stat().st_size > 0
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert "tables" in lock["stages"] and "predict_evaluate_teacher_rail@test" in lock["stages"]
+
+
+def test_both_front_ends_idle_after_dvc_repro(dvc_repo):
+    repo, _ = dvc_repo
+    _assert_both_idle(repo)
