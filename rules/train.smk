@@ -1,7 +1,7 @@
 # train: the RGB-D teacher once per track (seeds[0]); the plain student (no KD) and the distilled student
 # (all KD losses) once per seed, distilled from the teacher of the same track; the optional KD ablations
 # (label + one KD loss) at seeds[0]. With compute.train_gpus > 1 the launcher is torchrun (one process per
-# GPU, DDP); otherwise one `aclnet` process.
+# GPU, DDP); otherwise one `aclnet` process. Only the runs with --kd on read (and list) the `kd` params.
 
 
 def _train_shell(role: str, kd: str, extra: str = "") -> str:
@@ -32,7 +32,7 @@ rule train_teacher:
         _train_outputs("teacher"),
     params:
         out="results/train/{track}/teacher/seed{seed}",
-        reads=lambda w: reads("train", "models.teacher", f"tracks.{w.track}.train", "kd", "compute.launcher"),
+        reads=lambda w: reads("train", "models.teacher", f"tracks.{w.track}.train", "compute.launcher"),
     log:
         "results/logs/train/{track}/teacher/seed{seed}.log",
     benchmark:
@@ -51,7 +51,7 @@ rule train_student:
         _train_outputs("student"),
     params:
         out="results/train/{track}/student/seed{seed}",
-        reads=lambda w: reads("train", "models.student", f"tracks.{w.track}.train", "kd", "compute.launcher"),
+        reads=lambda w: reads("train", "models.student", f"tracks.{w.track}.train", "compute.launcher"),
     log:
         "results/logs/train/{track}/student/seed{seed}.log",
     benchmark:

@@ -113,6 +113,18 @@ def test_table_setting_reruns_only_tables(snake_repo):
     _assert_both_idle(repo)
 
 
+def test_kd_setting_invalidates_only_distilled_students(snake_repo):
+    """Only the runs with --kd on read `kd`: the teacher and the plain student stay up to date."""
+    repo, _ = snake_repo
+    tau = yaml.safe_load((repo / "params.yaml").read_text())["kd"]["tau"]
+    _set_param(repo, "kd", "tau", tau + 0.25)
+    planned = _planned_rules(repo)
+    assert "train_student_kd" in planned and not {"train_teacher", "train_student", "prepare"} & planned
+    assert set(_dvc_changed(repo)) == {"train_student_kd_rail@0", "train_student_kd_sod@0"}
+    _set_param(repo, "kd", "tau", tau)
+    _assert_both_idle(repo)
+
+
 def test_metrics_diff_between_commits(snake_repo):
     """Commit a run, change how maps are made, rerun one model's evaluation, commit: `dvc metrics diff`
     shows it, and DVC still reports what this targeted run left stale."""
