@@ -1,9 +1,11 @@
 # Shared helpers: the params files every command reads, checks that need the file system, and the paths of
 # the DAG (docs/architecture.md, "Paths"). Rules only call these; nothing here runs a job.
+import json
 import os
 import subprocess
 import sys
 import time
+from base64 import urlsafe_b64decode
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -138,6 +140,38 @@ FIGURES = [
 ]
 FIGURES += [f"results/figures/{kind}_{track}.{ext}" for track in TRACKS for kind in ("qualitative", "training")
             for ext in ("png", "pdf")]
+
+
+def forget_outdated_records(metadata: Path = Path(".snakemake/metadata")) -> None:
+    """Drop Snakemake's records of outputs that something else rewrote since (dvc repro, dvc checkout).
+
+    Snakemake reruns a job when the params it recorded for an output differ from today's. Each record
+    keeps the output's time when it was written (`endtime`); if the file's time differs now, the record
+    describes a file that no longer exists, and `dvc repro` with new params would look stale to
+    Snakemake forever. Without the record, the output's time decides, as for any output that Snakemake
+    did not write. Reads Snakemake's file-based metadata store (.snakemake/metadata, one JSON per output,
+    named by the path in URL-safe base64, split into `@`-prefixed folders when longer than a file name)."""
+    if not metadata.is_dir():
+        return
+    for record in metadata.rglob("*"):
+        if not record.is_file():
+            continue
+        key = "".join(part.removeprefix("@") for part in record.relative_to(metadata).parts)
+        try:
+            output = urlsafe_b64decode(key).decode()
+            endtime = json.loads(record.read_text()).get("endtime")
+        except (ValueError, OSError):
+            continue  # not a record of ours to judge
+        marker = os.path.join(output, ".snakemake_timestamp")  # a folder output's time, as Snakemake reads it
+        try:
+            mtime = os.stat(marker if os.path.isdir(output) and os.path.exists(marker) else output).st_mtime
+        except FileNotFoundError:
+            continue  # missing output: Snakemake reruns its job anyway
+        if endtime is not None and abs(mtime - endtime) > 1e-3:
+            record.unlink()
+
+
+forget_outdated_records()
 
 
 def _mtimes(roots: list[str]) -> dict[str, int]:

@@ -113,6 +113,16 @@ def test_table_setting_reruns_only_tables(snake_repo):
     _assert_both_idle(repo)
 
 
+def test_dvc_repro_after_snakemake_leaves_snakemake_idle(snake_repo):
+    """Snakemake recorded the tables with the old setting; DVC reruns them with a new one. Snakemake must
+    not plan them again from its outdated record."""
+    repo, _ = snake_repo
+    _set_param(repo, "tables", "decimals", 4)
+    out = run([DVC, "repro"], repo, timeout=300).stdout
+    assert out.count("Running stage") == 1 and "Running stage 'tables'" in out, out[-2000:]
+    _assert_both_idle(repo)
+
+
 def test_kd_setting_invalidates_only_distilled_students(snake_repo):
     """Only the runs with --kd on read `kd`: the teacher and the plain student stay up to date."""
     repo, _ = snake_repo
