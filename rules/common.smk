@@ -171,7 +171,8 @@ def forget_outdated_records(metadata: Path = Path(".snakemake/metadata")) -> Non
             record.unlink()
 
 
-forget_outdated_records()
+if workflow.is_main_process:  # not in the per-job processes of a cluster executor
+    forget_outdated_records()
 
 
 def _mtimes(roots: list[str]) -> dict[str, int]:
