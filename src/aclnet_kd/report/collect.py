@@ -173,6 +173,17 @@ def collect_run(eval_root: Path, train_root: Path | None, track: str, run: str, 
     return RunResults(track, run, list(found), metrics, dict(found), run_info)
 
 
+def collect_track(eval_root: Path, train_root: Path | None, settings: TrackSettings, runs: list[str],
+                  seeds: list[int] | None = None) -> dict[str, RunResults]:
+    """The evaluated runs of one track, in ``runs`` order; runs with no metrics are left out."""
+    found = {}
+    for run in runs:
+        result = collect_run(eval_root, train_root, settings.name, run, settings.splits, seeds)
+        if result is not None:
+            found[run] = result
+    return found
+
+
 def read_complexity(folder: Path | None, model_name: str) -> dict | None:
     """``results/complexity/<model_name>.json`` or None when it has not been measured."""
     if folder is None:

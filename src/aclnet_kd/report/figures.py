@@ -29,7 +29,7 @@ import numpy as np
 from aclnet_kd.config import load_params
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.io import read_gray_map
-from aclnet_kd.report.collect import RUN_LABELS, TrackSettings, collect_run, seed_dirs, track_settings
+from aclnet_kd.report.collect import RUN_LABELS, TrackSettings, collect_track, seed_dirs, track_settings
 
 RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
 
@@ -236,11 +236,7 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
     written: list[Path] = []
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
-        runs = {}
-        for run in RUN_LABELS:
-            result = collect_run(eval_root, train_root, track, run, settings.splits, seeds)
-            if result is not None:
-                runs[run] = result
+        runs = collect_track(eval_root, train_root, settings, list(RUN_LABELS), seeds)
         synthetic = settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         if runs:
             written += curve_figures(settings, runs, synthetic, out_dir)

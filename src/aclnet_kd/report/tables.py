@@ -28,7 +28,7 @@ from aclnet_kd.report.collect import (
     RUN_LABELS,
     RunResults,
     TrackSettings,
-    collect_run,
+    collect_track,
     read_complexity,
     track_settings,
 )
@@ -331,11 +331,8 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     out: dict[str, tuple[pd.DataFrame, str]] = {}
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
-        runs = {}
-        for run in list(RUN_LABELS) + [r for r in ABLATION_RUNS if r not in RUN_LABELS]:
-            result = collect_run(eval_root, train_root, track, run, settings.splits, seeds)
-            if result is not None:
-                runs[run] = result
+        run_names = list(RUN_LABELS) + [r for r in ABLATION_RUNS if r not in RUN_LABELS]
+        runs = collect_track(eval_root, train_root, settings, run_names, seeds)
         if track in PAPER_TABLES:
             stem, table_id = PAPER_TABLES[track]
             if any(run in runs for run in RUN_LABELS):
