@@ -1,8 +1,10 @@
 """Loader throughput: the memory-mapped cache vs decoding the image files every epoch.
 
-Both paths do the same work after getting uint8 arrays (resize to 256, flip + HSV jitter, tensors), so
-the ratio is what the cache saves: file reads, decoding (BMP, 16-bit TIFF, PNG), depth scaling and GT
-thresholding. One run prints both throughputs and their ratio.
+Both paths yield what the training loop's DataLoader yields (uint8 items) and do the same work after
+getting uint8 arrays (resize to 256, flip + HSV jitter), so the ratio is what the cache saves: file
+reads, decoding (BMP, 16-bit TIFF, PNG), depth scaling and GT thresholding. The training loop then runs
+`normalize_batch` on its device; the same run also times both paths with that step done here on the CPU.
+One run prints the throughputs and their ratios.
 
     python benchmarks/data_loader.py [--prepared data/prepared/synthetic-rail] [--epochs 3] [--workers 0]
 
@@ -21,9 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from aclnet_kd.data import SaliencyDataset, open_prepared
+from aclnet_kd.data import SaliencyDataset, normalize_batch, open_prepared
 from aclnet_kd.data import images
-from aclnet_kd.data.dataset import augment_sample, resize_sample, to_tensors
+from aclnet_kd.data.dataset import augment_sample, resize_sample, to_uint8_tensors
 from aclnet_kd.data.prepare import PrepareSpec, prepare_dataset
 
 SIZE = 256
@@ -53,18 +55,20 @@ class DecodeEveryEpoch(Dataset):
         depth8 = np.rint(depth * 255.0).astype(np.uint8)
         rgb, depth8, gt = resize_sample(rgb, depth8, gt, SIZE)
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        item = to_tensors(*augment_sample(rgb, depth8, gt, rng))
+        item = to_uint8_tensors(*augment_sample(rgb, depth8, gt, rng))
         item["index"] = index
         return item
 
 
-def throughput(dataset, epochs: int, workers: int, batch_size: int = 6) -> float:
+def throughput(dataset, epochs: int, workers: int, normalize: bool, batch_size: int = 6) -> float:
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True)
     next(iter(loader))   # warm-up: page cache, worker start-up, lazy opening
     count, start = 0, time.perf_counter()
     for epoch in range(epochs):
         dataset.set_epoch(epoch)
         for batch in loader:
+            if normalize:
+                batch = normalize_batch(batch)
             count += batch["rgb"].shape[0]
     return count / (time.perf_counter() - start)
 
@@ -89,16 +93,22 @@ def main() -> None:
             spec = PrepareSpec(name="synthetic-rail", source="synthetic-rail", image_size=args.raw_size, cache_size=SIZE,
                                num_train=args.num_train, num_test=6)
             prepare_dataset(spec, prepared, Path(tmp) / "raw")
-        cached = throughput(SaliencyDataset(prepared, "train", SIZE, augment=True), args.epochs, args.workers)
-        decoded = throughput(DecodeEveryEpoch(prepared, "train"), args.epochs, args.workers)
+        results = {}
+        for normalize in (False, True):
+            cache_set = SaliencyDataset(prepared, "train", SIZE, augment=True, output="uint8")
+            results[normalize] = (throughput(cache_set, args.epochs, args.workers, normalize),
+                                  throughput(DecodeEveryEpoch(prepared, "train"), args.epochs, args.workers, normalize))
         name = open_prepared(prepared).meta["name"]
     raw = f", raw {args.raw_size}px" if args.prepared is None else ""
     print(f"data loader at {SIZE}x{SIZE} with augmentation, {args.workers} worker(s), {args.epochs} epochs "
           f"({name}{raw}):")
-    print(f"  cache (memory-mapped uint8): {cached:8.1f} samples/s")
-    print(f"  decode files every epoch:    {decoded:8.1f} samples/s")
-    print(f"  ratio cache / decode:        {cached / decoded:8.2f}x")
-
+    for normalize, label in ((False, "DataLoader output (uint8 batches)"),
+                             (True, "plus normalize_batch on this CPU (the loop runs it on its device)")):
+        cached, decoded = results[normalize]
+        print(f"  {label}:")
+        print(f"    cache (memory-mapped uint8): {cached:8.1f} samples/s")
+        print(f"    decode files every epoch:    {decoded:8.1f} samples/s")
+        print(f"    ratio cache / decode:        {cached / decoded:8.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -95,3 +95,27 @@ def test_open_prepared_errors_name_the_file(tmp_path, prepared_rail):
         data.gt_original("test", "no-such-id")
     gt = data.gt_original("test", data.ids("test")[0])
     assert gt.dtype == np.uint8 and gt.shape == (96, 96) and set(np.unique(gt)) <= {0, 255}
+
+
+def test_uint8_output_normalised_per_batch_equals_float_output(tmp_path):
+    # The training loader's fast path (uint8 items + normalize_batch) gives the float path's tensors.
+    from torch.utils.data import default_collate
+
+    from aclnet_kd.data import normalize_batch
+    from aclnet_kd.data.prepare import PrepareSpec, prepare_dataset
+
+    spec = PrepareSpec(name="synthetic-rail", source="synthetic-rail", image_size=64, cache_size=64,
+                       num_train=6, num_test=2, val_size=2)
+    prepare_dataset(spec, tmp_path / "prep", tmp_path / "raw")
+    as_float = SaliencyDataset(tmp_path / "prep", "train", 64, augment=True, seed=3)
+    as_uint8 = SaliencyDataset(tmp_path / "prep", "train", 64, augment=True, seed=3, output="uint8")
+    expected = default_collate([as_float[i] for i in range(4)])
+    raw = default_collate([as_uint8[i] for i in range(4)])
+    assert raw["rgb"].dtype == torch.uint8 and raw["rgb"].shape == (4, 64, 64, 3)
+    got = normalize_batch(raw)
+    for key in ("rgb", "depth", "gt"):
+        assert got[key].shape == expected[key].shape
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=2e-6)
+    assert got["rgb"].is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(AclnetError, match="output"):
+        SaliencyDataset(tmp_path / "prep", "train", 64, output="half")

@@ -217,7 +217,7 @@ def train(
 
 def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, info: DistInfo,
            handlers: list[logging.Handler]) -> dict[str, Any]:
-    from aclnet_kd.data.dataset import SaliencyDataset, open_prepared
+    from aclnet_kd.data.dataset import SaliencyDataset, normalize_batch, open_prepared
     from aclnet_kd.losses import DistillationLoss, LabelLoss
     from aclnet_kd.models import build_model
 
@@ -276,7 +276,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     # ---- 2. data ------------------------------------------------------------------------------------
     is_rgbd = recipe.role == "teacher"
     needs_depth = is_rgbd or recipe.kd  # the student itself never receives depth
-    train_set = SaliencyDataset(data_dir, "train", recipe.image_size, augment=True, seed=recipe.seed)
+    # uint8 items, normalised per batch on the device: the float conversion is the loader's largest cost.
+    train_set = SaliencyDataset(data_dir, "train", recipe.image_size, augment=True, seed=recipe.seed, output="uint8")
     sampler = ResumableSampler(len(train_set), recipe.batch_size, recipe.seed, info.rank, info.world_size)
     # Its own generator: a DataLoader otherwise draws a worker seed from the global RNG at every iter(),
     # which would shift the dropout stream of a run resumed mid-epoch.
@@ -446,11 +447,10 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
                    mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs to files stay short
         images_seen, started = 0, time.perf_counter()
         for step, batch in enumerate(bar, start=start_batch):
-            rgb = to_memory_format(batch["rgb"].to(info.device, non_blocking=True), recipe.channels_last)
-            gt = batch["gt"].to(info.device, non_blocking=True)
-            depth = None
-            if needs_depth:
-                depth = to_memory_format(batch["depth"].to(info.device, non_blocking=True), recipe.channels_last)
+            batch = normalize_batch(batch, info.device)
+            rgb = to_memory_format(batch["rgb"], recipe.channels_last)
+            gt = batch["gt"]
+            depth = to_memory_format(batch["depth"], recipe.channels_last) if needs_depth else None
 
             # forward: the losses as a dict of named, weighted terms
             with autocast(recipe.precision, info.device):

@@ -41,7 +41,8 @@ def make_grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScal
 
 
 def to_memory_format(tensor: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """NCHW images in channels_last layout, which the oneDNN / cuDNN convolutions prefer."""
-    if channels_last and tensor.dim() == 4:
-        return tensor.contiguous(memory_format=torch.channels_last)
-    return tensor
+    """NCHW images in channels_last layout (which the oneDNN / cuDNN convolutions prefer), or in plain
+    contiguous NCHW when ``channels_last`` is off (no-op for tensors already in that layout)."""
+    if tensor.dim() != 4:
+        return tensor
+    return tensor.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
