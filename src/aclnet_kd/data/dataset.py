@@ -175,9 +175,14 @@ def to_tensors(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray) -> dict[str, 
 def to_uint8_tensors(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray) -> dict[str, torch.Tensor]:
     """uint8 tensors as they are (RGB HWC, depth HW, GT HW): a quarter of float32's bytes to copy and collate.
     :func:`normalize_batch` turns a collated batch of them into the float contract on the training device."""
-    return {"rgb": torch.from_numpy(np.ascontiguousarray(rgb)),
-            "depth": torch.from_numpy(np.ascontiguousarray(depth)),
-            "gt": torch.from_numpy(np.ascontiguousarray(gt))}
+    def owned(array: np.ndarray) -> torch.Tensor:
+        # An unaugmented array may still be a read-only view of the memory-mapped cache: copy it, so
+        # that no tensor aliases the cache.
+        if not array.flags.writeable or not array.flags.c_contiguous:
+            array = np.array(array, order="C")
+        return torch.from_numpy(array)
+
+    return {"rgb": owned(rgb), "depth": owned(depth), "gt": owned(gt)}
 
 
 # (x / 255 - mean) / std as one fused multiply-add: x * _RGB_SCALE + _RGB_SHIFT.
