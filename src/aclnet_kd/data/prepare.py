@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from aclnet_kd.config import load_params, section
 from aclnet_kd.data import images
 from aclnet_kd.data.dataset import open_prepared, resize_sample
 from aclnet_kd.data.layouts import DEFAULT_SOD_TEST_SETS, LAYOUTS, discover
-from aclnet_kd.data.synthetic_common import replace_dir, temp_dir_beside
+from aclnet_kd.data.synthetic_common import staged_dir
 from aclnet_kd.data.validate import SIZE_RULES, CheckedSample, validate_splits
 from aclnet_kd.errors import AclnetError
 
@@ -237,13 +236,8 @@ def prepare_dataset(spec: PrepareSpec, out_dir: str | Path, raw_out: str | Path 
     if val:
         splits["val"] = val
     splits.update({name: checked[name] for name in spec.test_splits})
-    tmp = temp_dir_beside(out_dir)
-    try:
+    with staged_dir(out_dir) as tmp:
         meta = write_prepared(spec, splits, root, tmp, workers)
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return meta
 
 

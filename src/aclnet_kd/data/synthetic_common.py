@@ -6,11 +6,12 @@ independent of generation order and the same seed gives byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -108,3 +109,16 @@ def temp_dir_beside(final: Path) -> Path:
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     return tmp
+
+
+@contextlib.contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Yield a temp folder beside ``final``; on success it replaces ``final``, on any failure it is removed,
+    so a reader never sees a half-written folder and a failed run leaves the old one untouched."""
+    tmp = temp_dir_beside(final)
+    try:
+        yield tmp
+        replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -17,7 +17,6 @@ GT .png), so the synthetic data goes through the same adapter as the real datase
 from __future__ import annotations
 
 import math
-import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import cv2
 import numpy as np
 
 from aclnet_kd.data.synthetic_common import (
-    blob_polygon, encode_depth, fill_mask, replace_dir, sample_rng, smooth_noise, soft, temp_dir_beside,
+    blob_polygon, encode_depth, fill_mask, sample_rng, smooth_noise, soft, staged_dir,
     write_split,
 )
 
@@ -251,16 +250,11 @@ def generate_rail(out_root: str | Path, *, seed: int = 0, image_size: int = 256,
                   num_test: int = 40, depth_polarity: str = "near_bright", workers: int = 2) -> Path:
     """Write ``out_root/{train,test}/{rgb,d,gt}`` (replacing an older copy only once complete)."""
     out_root = Path(out_root)
-    tmp = temp_dir_beside(out_root)
-    try:
+    with staged_dir(out_root) as tmp:
         for split, count in (("train", num_train), ("test", num_test)):
             def render(index: int, split: str = split):
                 rgb, depth, gt, _ = render_rail(sample_rng(seed, split, index), image_size)
                 return rgb, encode_depth(depth, depth_polarity), gt
             write_split(tmp / split, ("rgb", "d", "gt"), (".bmp", ".tiff", ".png"), count, render,
                         prefix=f"rail_{split}_", workers=workers)
-        replace_dir(tmp, out_root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_root

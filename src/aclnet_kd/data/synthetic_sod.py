@@ -18,7 +18,6 @@ RGB .jpg, 8-bit depth .png, GT .png.
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import cv2
 import numpy as np
 
 from aclnet_kd.data.synthetic_common import (
-    blob_polygon, encode_depth, fill_mask, replace_dir, sample_rng, smooth_noise, soft, temp_dir_beside,
+    blob_polygon, encode_depth, fill_mask, sample_rng, smooth_noise, soft, staged_dir,
     write_split,
 )
 
@@ -146,9 +145,8 @@ def generate_sod(out_root: str | Path, *, seed: int = 1, image_size: int = 256, 
                  num_test: int = 30, depth_polarity: str = "near_bright", workers: int = 2) -> Path:
     """Write ``out_root/train/{RGB,depth,GT}`` and ``out_root/test/<SET>/{RGB,depth,GT}``."""
     out_root = Path(out_root)
-    tmp = temp_dir_beside(out_root)
-    jobs = [("train", tmp / "train", num_train)] + [(name, tmp / "test" / name, num_test) for name in TEST_SETS]
-    try:
+    with staged_dir(out_root) as tmp:
+        jobs = [("train", tmp / "train", num_train)] + [(name, tmp / "test" / name, num_test) for name in TEST_SETS]
         for split, split_dir, count in jobs:
             def render(index: int, split: str = split):
                 rng = sample_rng(seed, split, index)
@@ -157,8 +155,4 @@ def generate_sod(out_root: str | Path, *, seed: int = 1, image_size: int = 256, 
                 return rgb, encode_depth(depth, depth_polarity, bits=8), gt
             write_split(split_dir, ("RGB", "depth", "GT"), (".jpg", ".png", ".png"), count, render,
                         prefix=f"{split.lower()}_", workers=workers)
-        replace_dir(tmp, out_root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_root
