@@ -11,6 +11,7 @@ Layout (docs/architecture.md)::
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -196,3 +197,11 @@ def read_complexity(folder: Path | None, model_name: str) -> dict | None:
         if not isinstance(data.get(key), (int, float)):
             raise AclnetError(f"{path}: missing or non-numeric '{key}'")
     return data
+
+
+def add_results_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `aclnet tables` and `aclnet figures` share: params files and the results roots."""
+    parser.add_argument("--params", action="append", required=True, type=Path,
+                        help="params.yaml, then optional presets merged over it (repeatable)")
+    parser.add_argument("--train-root", type=Path, default=Path("results/train"))
+    parser.add_argument("--eval-root", type=Path, default=Path("results/evaluate"))

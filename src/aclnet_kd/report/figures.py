@@ -29,7 +29,9 @@ import numpy as np
 from aclnet_kd.config import load_params
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.io import read_gray_map
-from aclnet_kd.report.collect import RUN_LABELS, TrackSettings, collect_track, seed_dirs, track_settings
+from aclnet_kd.report.collect import (
+    RUN_LABELS, TrackSettings, add_results_arguments, collect_track, seed_dirs, track_settings,
+)
 
 RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
 
@@ -246,10 +248,7 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", action="append", required=True, type=Path,
-                        help="params.yaml, then optional presets merged over it (repeatable)")
-    parser.add_argument("--train-root", type=Path, default=Path("results/train"))
-    parser.add_argument("--eval-root", type=Path, default=Path("results/evaluate"))
+    add_results_arguments(parser)
     parser.add_argument("--pred-root", type=Path, default=Path("results/predict"))
     parser.add_argument("--data-root", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out-dir", type=Path, default=Path("results/figures"))

@@ -16,7 +16,6 @@ import argparse
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from aclnet_kd.config import load_params
@@ -28,6 +27,7 @@ from aclnet_kd.report.collect import (
     RUN_LABELS,
     RunResults,
     TrackSettings,
+    add_results_arguments,
     collect_track,
     read_complexity,
     track_settings,
@@ -346,10 +346,7 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
 # CLI
 # ---------------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", action="append", required=True, type=Path,
-                        help="params.yaml, then optional presets merged over it (repeatable)")
-    parser.add_argument("--train-root", type=Path, default=Path("results/train"))
-    parser.add_argument("--eval-root", type=Path, default=Path("results/evaluate"))
+    add_results_arguments(parser)
     parser.add_argument("--complexity-dir", type=Path, default=Path("results/complexity"))
     parser.add_argument("--out-dir", type=Path, default=Path("results/tables"))
 
