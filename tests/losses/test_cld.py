@@ -93,3 +93,14 @@ def test_bf16_autocast_close_to_fp32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = module(student, teacher)
     assert got.dtype == torch.float32 and got.item() == pytest.approx(ref, rel=2e-2)
+
+
+def test_rows_select_anchors_and_keep_every_negative():
+    # DDP: each rank computes its own anchors' losses over the gathered global batch; together they are the
+    # single-process per-sample losses.
+    torch.manual_seed(0)
+    a, b = torch.randn(6, 5), torch.randn(6, 5)
+    full = grace_info_nce(a, b, tau=0.5)
+    parts = torch.cat([grace_info_nce(a, b, tau=0.5, rows=slice(r * 3, r * 3 + 3)) for r in range(2)])
+    assert torch.equal(parts, full)
+    assert not torch.allclose(grace_info_nce(a[:3], b[:3], tau=0.5), full[:3])  # fewer negatives: another loss

@@ -81,3 +81,16 @@ def test_bad_inputs():
         LabelLoss()([torch.zeros(1, 1, 4, 4)], torch.zeros(1, 1, 8, 8))
     with pytest.raises(ValueError, match="at least one"):
         LabelLoss()([], torch.zeros(1, 1, 4, 4))
+
+
+def test_world_size_scales_the_batch_sum_only():
+    # Under DDP each rank sums BCE over its half batch and the gradients are averaged: world_size=2 makes the
+    # mean over the ranks the single-process sum over the global batch; IoU (a batch mean) is unchanged.
+    torch.manual_seed(0)
+    gt = (torch.rand(4, 1, 8, 8) > 0.5).float()
+    sides = [torch.randn(4, 1, 8, 8) for _ in range(4)]
+    for reduction in ("batch_sum", "mean"):
+        single = LabelLoss(reduction)(sides, gt)
+        ranks = [LabelLoss(reduction, world_size=2)([s[r * 2:r * 2 + 2] for s in sides], gt[r * 2:r * 2 + 2])
+                 for r in range(2)]
+        assert (0.5 * (ranks[0] + ranks[1])).item() == pytest.approx(single.item(), rel=1e-5), reduction

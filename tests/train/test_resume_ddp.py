@@ -72,23 +72,36 @@ LAUNCHER = """
 import sys
 from torch import nn
 import aclnet_kd.models as models
+from aclnet_kd.losses import mgmd
 
 _build_model = models.build_model
 
 
 def build_without_batch_coupling(name, **cfg):
     # BatchNorm couples the images of a batch and dropout draws from each process's RNG: both make a rank's
-    # half batch behave differently from the same images inside a full batch (SyncBatchNorm needs CUDA).
+    # half batch behave differently from the same images inside a full batch. torch's SyncBatchNorm, which
+    # the trainer uses on CUDA, rejects CPU tensors, so under gloo BatchNorm cannot be matched: it is removed
+    # from the student (the teacher runs in eval mode, with running statistics: batch-independent).
     model = _build_model(name, **cfg)
-    for parent in list(model.modules()):
-        for child_name, child in list(parent.named_children()):
-            if isinstance(child, (nn.BatchNorm2d, nn.Dropout2d)):
-                setattr(parent, child_name, nn.Identity())
+    if name == "aclnet_s":
+        for parent in list(model.modules()):
+            for child_name, child in list(parent.named_children()):
+                if isinstance(child, (nn.BatchNorm2d, nn.Dropout2d)):
+                    setattr(parent, child_name, nn.Identity())
     return model
 
 
-if __name__ == "__main__":
+def mgmd_branches_without_batchnorm(channels, g):
+    return nn.Sequential(nn.Conv2d(channels, g * channels, kernel_size=1), nn.ReLU())  # MGMD's BN, same reason
+
+
+def patch():
     models.build_model = build_without_batch_coupling
+    mgmd.MGMD._branches = staticmethod(mgmd_branches_without_batchnorm)
+
+
+if __name__ == "__main__":
+    patch()
     from aclnet_kd.cli import main
     sys.exit(main())
 """
@@ -100,8 +113,9 @@ def _assert_same_gradients(single: dict, ddp: dict, rel: float) -> None:
 
     Float summation order (per-rank vs whole-batch reductions, vector widths) moves each gradient by a few
     float32 ulps of the terms summed into it, far below ``rel``; gradients summed instead of averaged over the
-    ranks (x2) or a wrong shard of the batch move them by O(1) of the scale. Weights after Adam steps are not
-    compared: Adam moves a weight by ~lr whatever |g|, so a near-zero gradient's rounding noise flips it.
+    ranks (x2), a BCE batch sum over half the batch, CLD with half the negatives or a wrong shard of the
+    batch move them by O(1) of the scale. Weights after Adam steps are not compared: Adam moves a weight by
+    ~lr whatever |g|, so a near-zero gradient's rounding noise flips its step.
     """
     single_states, ddp_states = single["train_state"]["optimizer"]["state"], ddp["train_state"]["optimizer"]["state"]
     assert single_states.keys() == ddp_states.keys()
@@ -113,14 +127,14 @@ def _assert_same_gradients(single: dict, ddp: dict, rel: float) -> None:
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_match_single_process(params, tiny_data, tmp_path, monkeypatch):
-    """torchrun, 2 gloo processes of batch 4 vs one process of batch 8: the same global batch, the same loss,
-    the same averaged gradients (up to float summation order), and rank 0 writes the outputs.
+def test_ddp_two_cpu_processes_match_single_process(params, tiny_data, teacher_ckpt, tmp_path, monkeypatch):
+    """torchrun, 2 gloo processes of batch 4 vs one process of batch 8, distilling with the release's loss
+    (label_bce batch_sum, CLD + MGMD + ATD, KD modules trained so that their gradients are compared too):
+    the same step-0 loss and terms (1e-5 relative), the same averaged gradients, rank 0 writes the outputs.
 
-    The model's BatchNorm and dropout are removed in both runs (see LAUNCHER): they are the only parts whose
-    result depends on how a batch is split, so what remains tests sharding, gradient averaging, replica
-    sync and rank-0 output. One optimizer step (8 training images, batch 8), so that Adam's moments are the
-    averaged gradient itself and nothing depends on how Adam amplified rounding noise in an earlier step.
+    BatchNorm and dropout are removed from the student and MGMD in both runs (see LAUNCHER: SyncBatchNorm is
+    CUDA-only). One optimizer step (8 training images, batch 8), so that Adam's moments are the averaged
+    gradient itself and nothing depends on how Adam amplified rounding noise in an earlier step.
     """
     launcher = tmp_path / "launch.py"
     launcher.write_text(LAUNCHER)
@@ -128,12 +142,16 @@ def test_ddp_two_cpu_processes_match_single_process(params, tiny_data, tmp_path,
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr("aclnet_kd.models.build_model", module.build_without_batch_coupling)
+    monkeypatch.setattr("aclnet_kd.losses.mgmd.MGMD._branches", staticmethod(module.mgmd_branches_without_batchnorm))
 
-    params = deep_merge(params, {"train": {"epochs": 1, "batch_size": 8, "label_bce": "mean", "selection": "last"}})
-    train(resolve_recipe(params, "student", seed=5), tiny_data, tmp_path / "single")
+    params = deep_merge(params, {"train": {"epochs": 1, "batch_size": 8, "label_bce": "batch_sum",
+                                           "selection": "last"}, "kd": {"train_kd_modules": True}})
+    train(resolve_recipe(params, "student", kd=True, seed=5), tiny_data, tmp_path / "single",
+          teacher_checkpoint=teacher_ckpt)
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(launcher),
-           *_train_cmd(tiny_data, tmp_path / "ddp", _params_file(params, tmp_path / "p.yaml"), "--seed", "5")[3:]]
+           *_train_cmd(tiny_data, tmp_path / "ddp", _params_file(params, tmp_path / "p.yaml"), "--seed", "5",
+                       "--kd", "on", "--teacher", str(teacher_ckpt))[3:]]
     result = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -142,6 +160,7 @@ def test_ddp_two_cpu_processes_match_single_process(params, tiny_data, tmp_path,
     assert "world_size=2" in (tmp_path / "ddp" / "train.log").read_text()
     single, ddp = safe_load(tmp_path / "single" / "last.pt"), safe_load(tmp_path / "ddp" / "last.pt")
     assert len(ddp["train_state"]["rng"]) == 2  # each rank's RNG stream is kept for resuming
-    assert ddp["train_state"]["history"][0]["train/label"] == pytest.approx(
-        single["train_state"]["history"][0]["train/label"], rel=1e-5)
+    single_step0, ddp_step0 = single["train_state"]["history"][0], ddp["train_state"]["history"][0]
+    for term in ("loss", "label", "cld", "mgmd", "atd"):
+        assert ddp_step0[f"train/{term}"] == pytest.approx(single_step0[f"train/{term}"], rel=1e-5), term
     _assert_same_gradients(single, ddp, rel=1e-3)

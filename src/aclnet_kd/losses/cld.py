@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -11,8 +12,9 @@ from aclnet_kd.errors import AclnetError
 from ._numerics import float32_region, upcast
 
 
-def grace_info_nce(anchor: Tensor, positive: Tensor, tau: float, eps: float = 1e-12) -> Tensor:
-    r"""GRACE's one-directional InfoNCE, per sample (shape ``(B,)``).
+def grace_info_nce(anchor: Tensor, positive: Tensor, tau: float, eps: float = 1e-12,
+                   rows: slice | None = None) -> Tensor:
+    r"""GRACE's one-directional InfoNCE, per sample (shape ``(B,)``, or the length of ``rows``).
 
     With e(x, y) = exp(cos(x, y) / tau), anchor a_i and positive b_i (rows of ``anchor`` /
     ``positive``), the negatives are every other row of both views:
@@ -22,16 +24,21 @@ def grace_info_nce(anchor: Tensor, positive: Tensor, tau: float, eps: float = 1e
     Computed as a log-sum-exp with the self pair masked out (the same value as subtracting it,
     without cancellation). Rows are L2-normalised with ``eps``, so an all-zero row has cosine 0
     with everything instead of NaN. Runs in float32 whatever the input dtype.
+
+    ``rows`` selects the anchors whose losses are returned (all by default); every row of both
+    views stays a negative. DDP uses it: each rank passes the gathered global batch and its own rows.
     """
     with float32_region(anchor):
         a = F.normalize(upcast(anchor), dim=1, eps=eps)
         b = F.normalize(upcast(positive), dim=1, eps=eps)
-        sim_aa = a @ a.t() / tau
-        sim_ab = a @ b.t() / tau
-        self_pair = torch.eye(a.shape[0], dtype=torch.bool, device=a.device)
+        rows = slice(0, a.shape[0]) if rows is None else rows
+        positions = torch.arange(a.shape[0], device=a.device)
+        self_pair = positions[rows, None] == positions[None, :]  # (rows, B): anchor i's own column
+        sim_aa = a[rows] @ a.t() / tau
+        sim_ab = a[rows] @ b.t() / tau
         sim_aa = sim_aa.masked_fill(self_pair, float("-inf"))
         log_denominator = torch.logsumexp(torch.cat([sim_aa, sim_ab], dim=1), dim=1)
-        return log_denominator - sim_ab.diagonal()
+        return log_denominator - sim_ab[self_pair]
 
 
 class CLD(nn.Module):
@@ -50,14 +57,20 @@ class CLD(nn.Module):
     with temperature ``tau`` (0.5 in the release). The other samples of the batch are the
     negatives, so the batch must hold at least 2 samples.
 
+    Under DDP (``gather_across_ranks`` and an initialised process group of N > 1 ranks) the
+    descriptors are gathered over the ranks, so each rank's anchors see the N x B - 1 negatives of
+    the global batch, as in the release's single process; each rank returns the mean over its own
+    anchors, and the mean over ranks is the global mean.
+
     The 1x1 conv is this module's own parameter: the release never optimises it (random init).
 
     References: Zhu et al., "Deep Graph Contrastive Representation Learning" (GRACE), ICML
     Workshop 2020; ACLNet-KD release, ``distillation_loss/KD_middle.py`` (class ``CLD``).
     """
 
-    def __init__(self, channels: int, tau: float = 0.5) -> None:
+    def __init__(self, channels: int, tau: float = 0.5, gather_across_ranks: bool = False) -> None:
         super().__init__()
+        self.gather_across_ranks = bool(gather_across_ranks)
         if tau <= 0:
             raise AclnetError(f"kd.tau must be > 0, got {tau}")
         self.tau = float(tau)
@@ -66,18 +79,28 @@ class CLD(nn.Module):
     def forward(self, student: Tensor, teacher: Tensor) -> Tensor:
         if student.shape != teacher.shape:
             raise ValueError(f"CLD: student {tuple(student.shape)} and teacher {tuple(teacher.shape)} differ")
-        if student.shape[0] < 2:
+        descriptors = [upcast(student).mean(dim=(2, 3)), upcast(teacher).mean(dim=(2, 3)),
+                       self.spatial_descriptor(student).flatten(1), self.spatial_descriptor(teacher).flatten(1)]
+        rows = None
+        if self.gather_across_ranks and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            # The other ranks' samples are negatives too, as in one process on the global batch. This
+            # all_gather is autograd-aware: each rank's rows receive the gradients of every rank's loss
+            # (DDP then averages, which gives the global batch mean's gradient).
+            from torch.distributed.nn.functional import all_gather
+
+            local = student.shape[0]
+            descriptors = [torch.cat(all_gather(d.contiguous()), dim=0) for d in descriptors]
+            rows = slice(dist.get_rank() * local, (dist.get_rank() + 1) * local)
+        if descriptors[0].shape[0] < 2:
             raise AclnetError(
                 "CLD (kd.weights.cld > 0) contrasts the samples of a batch and needs batch size >= 2, "
-                f"got {student.shape[0]}: raise train.batch_size or set kd.weights.cld to 0"
+                f"got {descriptors[0].shape[0]}: raise train.batch_size or set kd.weights.cld to 0"
             )
-        s_channel, t_channel = upcast(student).mean(dim=(2, 3)), upcast(teacher).mean(dim=(2, 3))
-        s_spatial = self.spatial_descriptor(student).flatten(1)
-        t_spatial = self.spatial_descriptor(teacher).flatten(1)
+        s_channel, t_channel, s_spatial, t_spatial = descriptors
         per_sample = (
-            grace_info_nce(s_channel, t_channel, self.tau)
-            + grace_info_nce(t_channel, s_channel, self.tau)
-            + grace_info_nce(s_spatial, t_spatial, self.tau)
-            + grace_info_nce(t_spatial, s_spatial, self.tau)
+            grace_info_nce(s_channel, t_channel, self.tau, rows=rows)
+            + grace_info_nce(t_channel, s_channel, self.tau, rows=rows)
+            + grace_info_nce(s_spatial, t_spatial, self.tau, rows=rows)
+            + grace_info_nce(t_spatial, s_spatial, self.tau, rows=rows)
         )
         return 0.5 * per_sample.mean()

@@ -55,6 +55,7 @@ class DistillationLoss(nn.Module):
         atd_teacher_fix: False = the release's ATD teacher branch, True = fixed (see :class:`ATD`).
         channels: channels of levels 1..4 (stage and decoder features share them).
         mgmd_pool_size: MGMD's fixed pooled side (8, the release's stage-4 size at 256 px).
+        gather_across_ranks: under DDP, CLD's negatives come from every rank (see :class:`CLD`).
     """
 
     def __init__(
@@ -64,13 +65,14 @@ class DistillationLoss(nn.Module):
         atd_teacher_fix: bool = False,
         channels: Sequence[int] = (64, 128, 256, 512),
         mgmd_pool_size: int = 8,
+        gather_across_ranks: bool = False,
     ) -> None:
         super().__init__()
         self.weights = _check_weights(weights)
         self.channels = tuple(int(c) for c in channels)
         self.atd_teacher_fix = bool(atd_teacher_fix)
         w = self.weights
-        self.cld = nn.ModuleList(CLD(c, tau) for c in self.channels) if w["cld"] > 0 else None
+        self.cld = nn.ModuleList(CLD(c, tau, gather_across_ranks) for c in self.channels) if w["cld"] > 0 else None
         self.mgmd = MGMD(self.channels[-1], mgmd_pool_size) if w["mgmd"] > 0 else None
         self.atd = (
             nn.ModuleList(ATD(c, teacher_fix=self.atd_teacher_fix) for c in self.channels) if w["atd"] > 0 else None

@@ -297,20 +297,25 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     if model.is_rgbd != is_rgbd:
         raise AclnetError(f"params: 'models.{recipe.role}.name' {recipe.model_name!r} is "
                           f"{'an RGB-D' if model.is_rgbd else 'an RGB-only'} model, wrong for --role {recipe.role}")
-    if info.enabled and info.device.type == "cuda":
-        # Batch statistics over the global batch, as in a single-process run (SyncBatchNorm is CUDA-only;
-        # on CPU each rank normalises with its own images).
+    # Batch statistics over the global batch, as in a single-process run, for the model and (below) the KD
+    # modules. torch's SyncBatchNorm runs on CUDA only: under gloo on CPU each rank normalises its own images.
+    sync_bn = info.enabled and info.device.type == "cuda"
+    if sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(info.device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     raw_model = model  # the plain module: state_dict, validation
-    label_loss = LabelLoss(bce_reduction=recipe.label_bce)
+    label_loss = LabelLoss(bce_reduction=recipe.label_bce, world_size=info.world_size)  # global-batch BCE sum
     teacher = kd_loss = None
     if recipe.kd:
         teacher = load_teacher(teacher_checkpoint, info.device, recipe.channels_last)
         kd_loss = DistillationLoss({k: recipe.kd_weights[k] for k in ("cld", "mgmd", "atd")},
-                                   tau=recipe.kd_tau, atd_teacher_fix=recipe.atd_teacher_fix).to(info.device)
+                                   tau=recipe.kd_tau, atd_teacher_fix=recipe.atd_teacher_fix,
+                                   gather_across_ranks=info.enabled)
+        if sync_bn:
+            kd_loss = torch.nn.SyncBatchNorm.convert_sync_batchnorm(kd_loss)
+        kd_loss = kd_loss.to(info.device)
         # The release never optimises the KD modules' own parameters (they stay at their random init).
         kd_loss.requires_grad_(recipe.train_kd_modules)
 
@@ -342,10 +347,10 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     if recipe.kd:
         LOG.info("teacher %s (frozen, eval mode, no_grad); KD terms: %s", teacher_checkpoint,
                  ", ".join(kd_loss.active_terms) or "none")
-    if info.world_size > 1 and recipe.label_bce == "batch_sum":
-        LOG.warning("label_bce=batch_sum sums BCE over each rank's %d images; with %d ranks the BCE weight "
-                    "relative to IoU is 1/%d of a single-process run (use label_bce: mean for equivalence)",
-                    recipe.batch_size // info.world_size, info.world_size, info.world_size)
+    if info.enabled and not sync_bn:
+        LOG.warning("DDP on CPU: BatchNorm (model, MGMD) normalises each rank's %d images, not the global batch "
+                    "of %d (torch's SyncBatchNorm is CUDA-only)", recipe.batch_size // info.world_size,
+                    recipe.batch_size)
 
     # ---- 4. optimizer and the release's step schedule -----------------------------------------------
     param_groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
