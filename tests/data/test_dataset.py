@@ -119,3 +119,26 @@ def test_uint8_output_normalised_per_batch_equals_float_output(tmp_path):
     assert got["rgb"].is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(AclnetError, match="output"):
         SaliencyDataset(tmp_path / "prep", "train", 64, output="half")
+
+
+def test_training_set_of_two_splits(tmp_path):
+    # `paper` selection trains on train + val: split 0 is exactly the single-split dataset, split 1 follows
+    # it with its own augmentation stream (sample i of each split gets different flips and jitter).
+    from aclnet_kd.data import TrainingSet
+    from aclnet_kd.data.prepare import PrepareSpec, prepare_dataset
+
+    spec = PrepareSpec(name="synthetic-rail", source="synthetic-rail", image_size=32, cache_size=32,
+                       num_train=6, num_test=2, val_size=2)
+    prepare_dataset(spec, tmp_path / "prep", tmp_path / "raw")
+    both = TrainingSet(tmp_path / "prep", ["train", "val"], 32, seed=1)
+    train = SaliencyDataset(tmp_path / "prep", "train", 32, augment=True, seed=1, output="uint8")
+    val = SaliencyDataset(tmp_path / "prep", "val", 32, augment=True, seed=1, output="uint8")
+    assert len(both) == 6 and both.splits == ["train", "val"]
+    both.set_epoch(2)
+    train.set_epoch(2)
+    assert all(torch.equal(both[i]["rgb"], train[i]["rgb"]) for i in range(4))
+    val.stream = 1
+    val.set_epoch(2)
+    assert torch.equal(both[4]["rgb"], val[0]["rgb"])
+    val.stream = 0
+    assert not all(torch.equal(both[4 + i]["rgb"], val[i]["rgb"]) for i in range(2))

@@ -103,13 +103,19 @@ def test_selection_protocols(params, tiny_data, tmp_path):
                {"epoch": 4, "val/mae": 0.25}]
     assert select_epoch(history, "best_val", "val/mae") == 2  # earliest of equal bests
     assert select_epoch(history, "last", None) == 4
+    paper = [{"epoch": r["epoch"], "test/mae": r["val/mae"]} for r in history]
+    assert select_epoch(paper, "paper", "test/mae") == 3  # the release's `<=`: the later of equal bests
 
     recipe = _recipe(params, {"train": {"epochs": 2, "selection": "paper"}}, role="student")
     record = train(recipe, tiny_data, tmp_path / "paper")
     assert record["selection"]["protocol"] == "paper" and record["selection"]["test_set_selection"] is True
     assert "TEST-SET SELECTION" in record["selection"]["note"] and record["selection"]["splits"] == ["test"]
     history = safe_load(tmp_path / "paper" / "last.pt")["train_state"]["history"]
-    assert record["selected_epoch"] == select_epoch(history, "best_val", "test/mae")
+    assert record["selected_epoch"] == select_epoch(history, "paper", "test/mae")
+    assert record["selection"]["ties"].startswith("latest")
+    # trained on every train image: train (8) + the held-out val (2), which is then not monitored
+    assert record["train_images"] == {"splits": ["train", "val"], "count": 10}
+    assert "val/mae" not in history[-1] and "10 train images (train + val)" in (tmp_path / "paper" / "train.log").read_text()
     meta = safe_load(tmp_path / "paper" / "best.pt")["meta"]
     assert meta["test_set_selection"] is True and "TEST-SET SELECTION" in meta["selection_note"]
     assert meta["selected_epoch"] == record["selected_epoch"] and "test/mae" in meta["metrics"]
@@ -119,7 +125,8 @@ def test_selection_protocols(params, tiny_data, tmp_path):
     record = train(recipe, tiny_data, tmp_path / "val")
     history = safe_load(tmp_path / "val" / "last.pt")["train_state"]["history"]
     assert record["selected_epoch"] == select_epoch(history, "best_val", "val/mae")
-    assert record["selection"]["test_set_selection"] is False
+    assert record["selection"]["test_set_selection"] is False and record["selection"]["ties"] == "earliest epoch"
+    assert record["train_images"] == {"splits": ["train"], "count": 8}  # val stays held out
     assert not any(key.startswith("test/") for key in history[0])  # the test split is never looked at
     best = safe_load(tmp_path / "val" / "best.pt")
     assert best["meta"]["selected_epoch"] == record["selected_epoch"] and "train_state" not in best

@@ -1,5 +1,5 @@
 """Data stage: synthetic generators, real-layout adapters, validation, the prepared cache and datasets."""
 
-from aclnet_kd.data.dataset import PreparedData, SaliencyDataset, normalize_batch, open_prepared
+from aclnet_kd.data.dataset import PreparedData, SaliencyDataset, TrainingSet, normalize_batch, open_prepared
 
-__all__ = ["PreparedData", "SaliencyDataset", "normalize_batch", "open_prepared"]
+__all__ = ["PreparedData", "SaliencyDataset", "TrainingSet", "normalize_batch", "open_prepared"]

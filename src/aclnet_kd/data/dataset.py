@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from aclnet_kd.errors import AclnetError
 
@@ -221,7 +221,7 @@ class SaliencyDataset(Dataset):
     """
 
     def __init__(self, prepared_dir: str | Path, split: str, image_size: int | None = None,
-                 augment: bool = False, seed: int = 0, output: str = "float"):
+                 augment: bool = False, seed: int = 0, output: str = "float", stream: int = 0):
         if output not in ("float", "uint8"):
             raise AclnetError(f"SaliencyDataset output must be 'float' or 'uint8', got {output!r}")
         self.output = output
@@ -235,6 +235,7 @@ class SaliencyDataset(Dataset):
             raise AclnetError(f"image_size must be >= 8, got {self.image_size}")
         self.augment = augment
         self.seed = int(seed)
+        self.stream = int(stream)  # tells apart the splits of one training set (see TrainingSet)
         self.epoch = 0
         self._data: PreparedData | None = data
 
@@ -262,8 +263,25 @@ class SaliencyDataset(Dataset):
             raise IndexError(index)
         rgb, depth, gt = resize_sample(*self.raw(index), self.image_size)
         if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rng = np.random.default_rng([self.seed, self.epoch, index] + ([self.stream] if self.stream else []))
             rgb, depth, gt = augment_sample(rgb, depth, gt, rng)
         item = to_uint8_tensors(rgb, depth, gt) if self.output == "uint8" else to_tensors(rgb, depth, gt)
         item["index"] = index
         return item
+
+
+class TrainingSet(ConcatDataset):
+    """Several splits of a prepared dataset as one augmented training set (``paper`` selection trains on
+    train + val, as the release trained on every train image). Split k draws its augmentation from stream k,
+    so sample i of two splits does not get the same flips and jitter; split 0 is exactly
+    ``SaliencyDataset(split)``."""
+
+    def __init__(self, prepared_dir: str | Path, splits: list[str], image_size: int, seed: int,
+                 output: str = "uint8") -> None:
+        super().__init__([SaliencyDataset(prepared_dir, split, image_size, augment=True, seed=seed, output=output,
+                                          stream=k) for k, split in enumerate(splits)])
+        self.splits = list(splits)
+
+    def set_epoch(self, epoch: int) -> None:
+        for dataset in self.datasets:
+            dataset.set_epoch(epoch)

@@ -174,20 +174,30 @@ def evaluate_splits(model: torch.nn.Module, datasets: list, batch_size: int, inf
 
 
 def select_epoch(history: list[dict[str, Any]], protocol: str, metric_key: str | None) -> int:
-    """The 1-based epoch that ``protocol`` keeps: ``last``, or the lowest ``metric_key`` (earliest on ties)."""
+    """The 1-based epoch that ``protocol`` keeps: ``last``, or the lowest ``metric_key``. Ties go to the
+    earliest epoch for ``best_val``, to the LATEST for ``paper`` (the release updates its best on ``<=``)."""
     if protocol == "last" or metric_key is None:
         return history[-1]["epoch"]
-    best = min(history, key=lambda record: (record[metric_key], record["epoch"]))
+    later = -1 if protocol == "paper" else 1
+    best = min(history, key=lambda record: (record[metric_key], later * record["epoch"]))
     return best["epoch"]
+
+
+def training_splits(recipe: Recipe, splits: list[str]) -> list[str]:
+    """The splits a run trains on: ``train``, plus the held-out ``val_split`` under ``paper`` selection, which
+    mirrors the release (it trained on every train image: 1500 rail, not 1350)."""
+    return ["train"] + ([recipe.val_split] if recipe.selection == "paper" and recipe.val_split in splits else [])
 
 
 def _selection_info(protocol: str, val_split: str, test_splits: list[str]) -> dict[str, Any]:
     if protocol == "best_val":
         return {"protocol": "best_val", "metric": f"{val_split}/mae", "splits": [val_split],
-                "test_set_selection": False, "note": f"lowest MAE on the held-out '{val_split}' split"}
+                "test_set_selection": False, "note": f"lowest MAE on the held-out '{val_split}' split",
+                "ties": "earliest epoch"}
     if protocol == "paper":
         return {"protocol": "paper", "metric": "test/mae", "splits": list(test_splits),
-                "test_set_selection": True, "note": TEST_SELECTION_NOTE}
+                "test_set_selection": True, "note": TEST_SELECTION_NOTE,
+                "ties": "latest epoch (the release keeps a new best on <=)"}
     return {"protocol": "last", "metric": None, "splits": [], "test_set_selection": False,
             "note": "the final epoch"}
 
@@ -217,7 +227,7 @@ def train(
 
 def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, info: DistInfo,
            handlers: list[logging.Handler]) -> dict[str, Any]:
-    from aclnet_kd.data.dataset import SaliencyDataset, normalize_batch, open_prepared
+    from aclnet_kd.data.dataset import SaliencyDataset, TrainingSet, normalize_batch, open_prepared
     from aclnet_kd.losses import DistillationLoss, LabelLoss
     from aclnet_kd.models import build_model
 
@@ -239,7 +249,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     if recipe.selection == "best_val" and not has_val:
         raise AclnetError(f"params: 'train.val_split' is '{recipe.val_split}', which {data_dir} does not have "
                           f"(splits {prepared.splits}); best_val selection needs a held-out split")
-    num_train = meta["splits"]["train"]
+    train_splits = training_splits(recipe, prepared.splits)
+    num_train = sum(meta["splits"][split] for split in train_splits)
     if num_train < recipe.batch_size:
         raise AclnetError(f"{data_dir}: {num_train} training images, fewer than one batch "
                           f"(train.batch_size {recipe.batch_size}); batches drop the remainder")
@@ -277,7 +288,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     is_rgbd = recipe.role == "teacher"
     needs_depth = is_rgbd or recipe.kd  # the student itself never receives depth
     # uint8 items, normalised per batch on the device: the float conversion is the loader's largest cost.
-    train_set = SaliencyDataset(data_dir, "train", recipe.image_size, augment=True, seed=recipe.seed, output="uint8")
+    train_set = TrainingSet(data_dir, train_splits, recipe.image_size, seed=recipe.seed, output="uint8")
     sampler = ResumableSampler(len(train_set), recipe.batch_size, recipe.seed, info.rank, info.world_size)
     # Its own generator: a DataLoader otherwise draws a worker seed from the global RNG at every iter(),
     # which would shift the dropout stream of a run resumed mid-epoch.
@@ -286,7 +297,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
                         generator=torch.Generator().manual_seed(recipe.seed))
     steps_per_epoch = sampler.batches_per_epoch
     monitor_sets: dict[str, list] = {}
-    if has_val:
+    if has_val and recipe.val_split not in train_splits:
         monitor_sets[recipe.val_split] = [SaliencyDataset(data_dir, recipe.val_split, recipe.image_size)]
     if recipe.selection == "paper":
         monitor_sets["test"] = [SaliencyDataset(data_dir, split, recipe.image_size)
@@ -340,8 +351,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     LOG.info("device=%s precision=%s world_size=%d channels_last=%s compile=%s deterministic=%s",
              info.device, recipe.precision, info.world_size, recipe.channels_last, recipe.compile,
              recipe.deterministic)
-    LOG.info("data %s: dataset=%s%s, %d train images, batch %d (per rank %d), %d epochs at %d px",
-             data_dir, meta["name"], " (SYNTHETIC)" if meta["synthetic"] else "", num_train,
+    LOG.info("data %s: dataset=%s%s, %d train images (%s), batch %d (per rank %d), %d epochs at %d px",
+             data_dir, meta["name"], " (SYNTHETIC)" if meta["synthetic"] else "", num_train, " + ".join(train_splits),
              recipe.batch_size, recipe.batch_size // info.world_size, recipe.epochs, recipe.image_size)
     LOG.info("selection=%s: %s", selection["protocol"], selection["note"])
     if recipe.kd:
@@ -566,6 +577,7 @@ def checkpoint_best(model: torch.nn.Module, recipe: Recipe, meta: dict[str, Any]
 def _run_record(recipe: Recipe, meta: dict, data_dir: Path, teacher_checkpoint, info: DistInfo,
                 selection: dict[str, Any], history: list[dict[str, Any]], selected: int) -> dict[str, Any]:
     """run.json: what was trained, how, on what, and what was kept."""
+    trained_on = training_splits(recipe, list(meta["splits"]))
     return {
         "role": recipe.role,
         "kd": "on" if recipe.kd else "off",
@@ -579,6 +591,7 @@ def _run_record(recipe: Recipe, meta: dict, data_dir: Path, teacher_checkpoint, 
         "dataset": meta["name"],
         "synthetic": bool(meta["synthetic"]),
         "data_dir": str(data_dir),
+        "train_images": {"splits": trained_on, "count": sum(meta["splits"][split] for split in trained_on)},
         "track": recipe.track,
         "selection": selection,
         "selected_epoch": selected,
