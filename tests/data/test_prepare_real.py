@@ -6,9 +6,11 @@ import hashlib
 import json
 
 import numpy as np
+import pytest
 
 from aclnet_kd import cli
 from aclnet_kd.data import open_prepared
+from aclnet_kd.errors import AclnetError
 from aclnet_kd.data.prepare import PrepareSpec, prepare_dataset
 
 # Stems whose sorted order differs from creation order and from any numeric order; "10" < "9" as text.
@@ -89,3 +91,24 @@ def test_sod_layout_with_configurable_test_sets(tmp_path, folders):
     assert data.arrays("SIP")["gt"].max() == 255
     row = next(r for r in data.manifest if r["id"] == "d2")
     assert row["rgb_path"] == "test/DES/RGB/d2.jpg" and row["split"] == "DES"
+
+
+def test_sod_extra_train_folder_joins_train(tmp_path, folders):
+    # The release's SOD training root adds DUT-RGBD to NJU2K + NLPR: an extra folder under the root joins
+    # train, its ids prefixed with the folder name (a stem shared with train/ stays distinct).
+    root = folders.sod(tmp_path / "raw", train=["1", "2"], test_sets={"NJU2K": ["t"]})
+    folders.sod(tmp_path / "dut", train=["1", "9"], test_sets={})
+    (tmp_path / "dut" / "train").rename(root / "DUT-RGBD")
+    spec = PrepareSpec(name="s", source="sod", root=str(root), cache_size=16, test_sets=["NJU2K"],
+                       extra_train=["DUT-RGBD"])
+    prepare_dataset(spec, tmp_path / "out")
+    data = open_prepared(tmp_path / "out")
+    assert data.meta["splits"]["train"] == 4 and data.meta["extra_train"] == ["DUT-RGBD"]
+    assert sorted(data.ids("train")) == ["1", "2", "DUT-RGBD_1", "DUT-RGBD_9"]
+    missing = PrepareSpec(name="s", source="sod", root=str(root), cache_size=16, test_sets=["NJU2K"],
+                          extra_train=["DUT"])
+    with pytest.raises(AclnetError, match="DUT.*extra_train folder not found"):
+        prepare_dataset(missing, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+    with pytest.raises(AclnetError, match="extra_train"):
+        PrepareSpec(name="r", source="rail", root=str(root), extra_train=["DUT-RGBD"]).check("datasets.r")

@@ -85,3 +85,33 @@ def test_kd_section_is_read_by_the_distilled_student_only(params):
     assert teacher.kd_weights is None and teacher.train_kd_modules is None
     with pytest.raises(AclnetError, match=r"kd\.weights\.kl"):
         resolve_recipe(broken, "student", kd=True)
+
+
+def test_paper_preset_sod_track_follows_the_release_config(repo_root):
+    # The release's config.py (its only SOD recipe): 200 epochs, lr 1e-4, batch 4, 320 px, clip 0.5,
+    # lr x 0.1 every 60 epochs; the rail track keeps the distillation script's x 0.5 every 20, no clipping.
+    from aclnet_kd.config import load_params
+
+    params = deep_merge(load_params(repo_root / "params.yaml"), load_params(repo_root / "config" / "paper.yaml"))
+    for role in ("teacher", "student"):
+        sod = resolve_recipe(params, role, track="sod")
+        assert (sod.epochs, sod.lr, sod.batch_size, sod.image_size, sod.grad_clip) == (200, 1e-4, 4, 320, 0.5)
+        assert [sod.lr_factor(e) for e in (0, 58, 59, 118, 119)] == pytest.approx([1, 1, 0.1, 0.1, 0.01])
+    rail = resolve_recipe(params, "student", track="rail")
+    assert (rail.lr_step, rail.lr_gamma, rail.grad_clip, rail.image_size, rail.batch_size) == (20, 0.5, 0, 256, 6)
+    assert resolve_recipe(params, "teacher", track="rail").epochs == 150
+    assert params["datasets"]["rgbd-sod"]["extra_train"] == ["DUT-RGBD"]
+
+
+def test_grad_clip_clamps_each_gradient_value():
+    import torch
+
+    from aclnet_kd.train.loop import clip_gradients
+
+    weight = torch.nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.Adam([weight])
+    weight.grad = torch.tensor([-2.0, 0.1, 0.7])
+    clip_gradients(optimizer, 0.5)
+    assert weight.grad.tolist() == pytest.approx([-0.5, 0.1, 0.5])
+    clip_gradients(optimizer, 0)  # 0: off
+    assert weight.grad.tolist() == pytest.approx([-0.5, 0.1, 0.5])

@@ -11,7 +11,7 @@ problem reported by name; the caller decides what to do with the list.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aclnet_kd.data.images import IMAGE_EXTENSIONS
@@ -93,9 +93,14 @@ def pair_by_stem(split: str, split_dir: Path, dir_names: tuple[str, str, str],
     return samples
 
 
-def discover(layout: str, root: Path, test_sets: tuple[str, ...] = DEFAULT_SOD_TEST_SETS
-             ) -> tuple[dict[str, list[SampleFiles]], list[Problem]]:
-    """All samples of a dataset folder, by source split (``train`` and the test splits)."""
+def discover(layout: str, root: Path, test_sets: tuple[str, ...] = DEFAULT_SOD_TEST_SETS,
+             extra_train: tuple[str, ...] = ()) -> tuple[dict[str, list[SampleFiles]], list[Problem]]:
+    """All samples of a dataset folder, by source split (``train`` and the test splits).
+
+    ``extra_train`` (sod): folders relative to ``root``, each with {RGB,depth,GT}, whose samples join
+    ``train`` (e.g. DUT-RGBD beside NJU2K + NLPR). Their ids are prefixed with the folder's name, so stems
+    shared with another dataset stay distinct.
+    """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}")
     root = Path(root)
@@ -116,4 +121,11 @@ def discover(layout: str, root: Path, test_sets: tuple[str, ...] = DEFAULT_SOD_T
             problems.append(Problem(str(expected), "split folder not found"))
             continue
         splits[split] = pair_by_stem(split, split_dir, MODALITY_DIRS[layout], problems)
+    for part in extra_train:
+        part_dir = root / part
+        if not part_dir.is_dir():
+            problems.append(Problem(str(part_dir), "extra_train folder not found"))
+            continue
+        samples = pair_by_stem("train", part_dir, MODALITY_DIRS[layout], problems)
+        splits.setdefault("train", []).extend(replace(s, id=f"{part_dir.name}_{s.id}") for s in samples)
     return splits, problems

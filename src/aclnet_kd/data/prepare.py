@@ -50,6 +50,7 @@ class PrepareSpec:
     depth_scale: str = "auto"
     size_rule: str = "strict"
     test_sets: list[str] = field(default_factory=lambda: list(DEFAULT_SOD_TEST_SETS))
+    extra_train: list[str] = field(default_factory=list)  # sod: more train folders under root (DUT-RGBD)
     expected: dict[str, int] | None = None
     # synthetic only
     image_size: int = 256
@@ -95,6 +96,11 @@ class PrepareSpec:
         if self.layout == "sod" and (not self.test_sets or len(set(self.test_sets)) != len(self.test_sets)
                                      or {"train", "val"} & set(self.test_sets)):
             raise bad("test_sets", f"needs distinct names other than train/val, got {self.test_sets!r}")
+        if self.extra_train and (self.layout != "sod" or self.synthetic):
+            raise bad("extra_train", f"is for a real 'sod' dataset (folders under its root), not {self.source!r}")
+        if not all(isinstance(p, str) and p and not Path(p).is_absolute() and ".." not in Path(p).parts
+                   for p in self.extra_train):
+            raise bad("extra_train", f"must list folders relative to root, got {self.extra_train!r}")
         if self.expected is not None:
             if not isinstance(self.expected, dict) or not all(
                     isinstance(v, int) and v >= 0 for v in self.expected.values()):
@@ -114,8 +120,9 @@ def spec_from_params(params: dict, name: str) -> PrepareSpec:
     if "source" not in entry:
         raise AclnetError(f"{where}: missing key 'source'")
     values = {k: v for k, v in entry.items() if v is not None or k == "root"}
-    if "test_sets" in values:
-        values["test_sets"] = list(values["test_sets"])
+    for key in ("test_sets", "extra_train"):
+        if key in values:
+            values[key] = list(values[key])
     if values.get("source") == "synthetic-sod" and "test_sets" in values \
             and values["test_sets"] != list(DEFAULT_SOD_TEST_SETS):
         raise AclnetError(f"{where}.test_sets: the synthetic SOD generator writes {', '.join(DEFAULT_SOD_TEST_SETS)}")
@@ -204,7 +211,7 @@ def write_prepared(spec: PrepareSpec, splits: dict[str, list[CheckedSample]], ro
         "test_splits": spec.test_splits, "cache_size": size,
         "depth_polarity": spec.depth_polarity,   # of the source files; the cache is always near = bright
         "cache_depth": "near_bright", "depth_scale": spec.depth_scale, "size_rule": spec.size_rule,
-        "val_size": spec.val_size, "seed": spec.seed, "root": str(root),
+        "val_size": spec.val_size, "seed": spec.seed, "root": str(root), "extra_train": list(spec.extra_train),
         "resize": "rgb bilinear, depth and gt nearest", "gt_threshold": 128,
     }
     if spec.synthetic:
@@ -225,7 +232,7 @@ def prepare_dataset(spec: PrepareSpec, out_dir: str | Path, raw_out: str | Path 
         root = generate_raw(spec, Path(raw_out or Path("data/raw") / spec.name), workers)
     else:
         root = Path(spec.root)
-    found, problems = discover(spec.layout, root, tuple(spec.test_sets))
+    found, problems = discover(spec.layout, root, tuple(spec.test_sets), tuple(spec.extra_train))
     checked = validate_splits(found, depth_scale=spec.depth_scale, size_rule=spec.size_rule,
                               expected=spec.expected, prior_problems=problems, context=str(root), workers=workers)
     if spec.val_size >= len(checked["train"]):

@@ -183,6 +183,14 @@ def select_epoch(history: list[dict[str, Any]], protocol: str, metric_key: str |
     return best["epoch"]
 
 
+def clip_gradients(optimizer: torch.optim.Optimizer, clip: float) -> None:
+    """Clamp every gradient element to [-clip, clip] (0: nothing). The release's SOD config sets
+    ``clip 0.5``; its lineage (BBS-Net's ``clip_gradient``) clamps values, not the norm."""
+    if clip:
+        for group in optimizer.param_groups:
+            torch.nn.utils.clip_grad_value_(group["params"], clip)
+
+
 def training_splits(recipe: Recipe, splits: list[str]) -> list[str]:
     """The splits a run trains on: ``train``, plus the held-out ``val_split`` under ``paper`` selection, which
     mirrors the release (it trained on every train image: 1500 rail, not 1350)."""
@@ -493,10 +501,14 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
+                if recipe.grad_clip:
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                clip_gradients(optimizer, recipe.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
             else:
                 loss.backward()
+                clip_gradients(optimizer, recipe.grad_clip)
                 optimizer.step()
 
             for name, value in named.items():

@@ -49,6 +49,7 @@ TRAIN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "weight_decay": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "lr_step": (_positive_int, "a positive integer (epochs)"),
     "lr_gamma": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "grad_clip": (lambda v: _number(v) and v >= 0, "a number >= 0 (0 = no clipping)"),
     "label_bce": (_one_of("batch_sum", "mean"), "batch_sum (the release) or mean"),
     "selection": (_one_of(*SELECTIONS), " | ".join(SELECTIONS)),
     "val_split": (lambda v: isinstance(v, str) and v != "", "a split name of the prepared dataset"),
@@ -82,6 +83,7 @@ class Recipe:
     weight_decay: float
     lr_step: int
     lr_gamma: float
+    grad_clip: float
     label_bce: str
     selection: str
     val_split: str
