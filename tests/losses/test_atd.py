@@ -109,3 +109,19 @@ def test_bf16_autocast_close_to_fp32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = module(student, teacher)
     assert got.dtype == torch.float32 and got.item() == pytest.approx(ref, rel=5e-2)
+
+
+def test_each_level_is_at_most_two_over_positions():
+    # Attention maps are non-negative unit vectors over the H*W positions, so sum (Q_S - Q_T)^2 <= 2 and the
+    # mean over positions <= 2 / (H*W): 0.0415 summed over the decoder levels at 256 px (64, 32, 16, 8 px).
+    torch.manual_seed(0)
+    for h, w in ((8, 8), (4, 6)):
+        module = ATD(channels=8)
+        for scale in (1.0, 100.0):
+            student, teacher = scale * torch.randn(3, 8, h, w), torch.randn(3, 8, h, w)
+            assert module(student, teacher).item() <= 2 / (h * w)
+        # the bound is reached by attention on disjoint positions
+        left, right = torch.zeros(2, 8, h, w), torch.zeros(2, 8, h, w)
+        left[..., : w // 2], right[..., w // 2:] = 1.0, 1.0
+        assert attention_transfer_loss(left, right).item() == pytest.approx(2 / (h * w), rel=1e-5)
+    assert sum(2 / (s * s) for s in (64, 32, 16, 8)) == pytest.approx(0.0415, abs=5e-5)

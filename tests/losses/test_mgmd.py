@@ -111,3 +111,45 @@ def test_bf16_autocast_close_to_fp32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = module(student, teacher)
     assert got.dtype == torch.float32 and got.item() == pytest.approx(ref, rel=2e-2)
+
+
+def test_graph_outputs_are_at_least_one_half():
+    # The graph module ends in a ReLU and the dice takes a sigmoid of it: every map value is >= 0.5.
+    torch.manual_seed(0)
+    module = MGMD(channels=8, pool_size=4)
+    for scale in (1.0, 50.0):
+        out = module._graph_out(scale * torch.randn(3, 8, 4, 4), module.student_branches, module.student_graphs)
+        assert torch.sigmoid(out).min().item() >= 0.5 and (out == 0).any()  # ReLU clips, sigmoid(0) = 0.5
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny ops: a second intra-op thread only spins against other processes on a busy 2-core machine (20x)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_trained_kd_modules_lower_the_dice_by_saturating_not_matching(one_thread):
+    # train_kd_modules: true with the features held fixed: Adam lowers the loss of MISMATCHED pairs (student i
+    # against teacher i+1) as much as of the matched ones, by pushing both maps towards 1.
+    torch.manual_seed(0)
+    module = MGMD(channels=16, pool_size=4)
+    student, teacher = torch.randn(4, 16, 4, 4), torch.randn(4, 16, 4, 4)
+    mismatched = teacher.roll(1, dims=0)
+
+    def mean_output() -> float:
+        with torch.no_grad():
+            return torch.sigmoid(module._graph_out(student, module.student_branches, module.student_graphs)).mean().item()
+
+    before = (module(student, teacher).item(), module(student, mismatched).item(), mean_output())
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    for _ in range(200):
+        optimizer.zero_grad()
+        module(student, teacher).backward()
+        optimizer.step()
+    after = (module(student, teacher).item(), module(student, mismatched).item(), mean_output())
+    assert after[0] < 0.6 * before[0] and after[1] < 0.6 * before[1]  # measured 0.45x and 0.47x
+    assert abs(after[1] - after[0]) < 0.1 * after[0] + 0.01  # the pairing hardly matters any more
+    assert after[2] > before[2] + 0.1
