@@ -127,6 +127,7 @@ ALL_METRICS = [f"{d}/metrics.json" for d in eval_dirs("evaluate")]
 ALL_CURVES = [f"{d}/curves.csv" for d in eval_dirs("evaluate")]
 ALL_PREDICTIONS = eval_dirs("predict")
 ALL_COMPLEXITY = [f"results/complexity/{model}.json" for model in MODELS]
+ALL_LATENCY = [f"results/latency/{model}.json" for model in MODELS]
 ALL_PREPARED = sorted({prepared_dir(track) for track in TRACKS})
 
 TABLES = [f"results/tables/{name}.{ext}" for name in ("table1", "table2") for ext in ("csv", "md")]

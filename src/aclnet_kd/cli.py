@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("aclnet_kd.evaluate.evaluate", "score saliency maps with PySODMetrics"),
     "export": ("aclnet_kd.deploy.export", "export a checkpoint to ONNX (sigmoid inside, JSON sidecar), verified"),
     "complexity": ("aclnet_kd.models.complexity", "count parameters and MACs of a model"),
+    "latency": ("aclnet_kd.deploy.latency", "time a model at batch 1 on this CPU (ms/image, for Table I)"),
     "tables": ("aclnet_kd.report.tables", "write Table I / Table II, reported against reproduced"),
     "figures": ("aclnet_kd.report.figures", "write PR curves, qualitative grids and training curves"),
 }

@@ -1,0 +1,17 @@
+# latency: ms/image of each architecture at 256 x 256, batch 1, PyTorch eager fp32, on the CPU of this run
+# (Table I's latency column). It takes every core, so Snakemake runs it alone and the timing is not shared.
+
+
+rule latency:
+    output:
+        "results/latency/{model}.json",
+    log:
+        "results/logs/latency/{model}.log",
+    benchmark:
+        "results/benchmarks/latency/{model}.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=COMPUTE["mem_mb"],
+        gpu=0,
+    shell:
+        "aclnet latency --model {wildcards.model} --size 256 --out {output} > {log} 2>&1"
