@@ -26,6 +26,7 @@ SEEDS = config["seeds"]
 FIRST_SEED = SEEDS[0]  # the teacher and the ablations are trained once, with this seed
 ABLATIONS = config["ablations"]  # run name -> --kd-weights
 COMPUTE = config["compute"]
+LATENCY = config["latency"]  # warmup / iters of the latency stage
 LAUNCHER = COMPUTE["launcher"]  # `aclnet`, or `torchrun ... -m aclnet_kd.cli` for DDP over N GPUs
 MODELS = ["aclnet_t", "aclnet_s"]  # the paper's two architectures (complexity columns)
 

@@ -14,4 +14,5 @@ rule latency:
         mem_mb=COMPUTE["mem_mb"],
         gpu=0,
     shell:
-        "aclnet latency --model {wildcards.model} --size 256 --out {output} > {log} 2>&1"
+        "aclnet latency --model {wildcards.model} --size 256 --warmup {LATENCY[warmup]} --iters {LATENCY[iters]} "
+        "--out {output} > {log} 2>&1"

@@ -99,7 +99,7 @@ def test_same_edges(both):
 
 def test_dvc_params_exist(both):
     """Every `params:` key in dvc.yaml names a value of params.yaml (a typo would silently track nothing),
-    and every stage but complexity and latency (which read no params) lists some."""
+    and every stage but complexity (which reads no params) lists some."""
     import yaml
 
     from aclnet_kd.config import section
@@ -109,4 +109,4 @@ def test_dvc_params_exist(both):
     for stage in stages:
         for key in stage["params"]:
             section(params, key)  # raises naming the key
-        assert stage["params"] or stage["name"].startswith(("complexity", "latency")), f"{stage['name']} lists no params"
+        assert stage["params"] or stage["name"].startswith("complexity"), f"{stage['name']} lists no params"
