@@ -1,4 +1,4 @@
-# The aclnet-kd DAG: prepare -> teacher -> students (per seed) -> predict + evaluate -> complexity -> tables
+# The aclnet-kd DAG: prepare -> teacher -> students (per seed) -> predict + evaluate -> complexity, latency -> tables
 # -> figures. Every job runs `aclnet` commands (predict_evaluate: two, back to back); dvc.yaml runs the same
 # commands with the same paths (tests/workflow/test_dag.py proves it). Run:  snakemake --cores all [--configfile config/X.yaml]
 from snakemake.utils import validate
@@ -12,6 +12,7 @@ include: "rules/prepare.smk"
 include: "rules/train.smk"
 include: "rules/predict_evaluate.smk"
 include: "rules/complexity.smk"
+include: "rules/latency.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
 

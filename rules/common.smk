@@ -26,6 +26,7 @@ SEEDS = config["seeds"]
 FIRST_SEED = SEEDS[0]  # the teacher and the ablations are trained once, with this seed
 ABLATIONS = config["ablations"]  # run name -> --kd-weights
 COMPUTE = config["compute"]
+LATENCY = config["latency"]  # warmup / iters of the latency stage
 LAUNCHER = COMPUTE["launcher"]  # `aclnet`, or `torchrun ... -m aclnet_kd.cli` for DDP over N GPUs
 MODELS = ["aclnet_t", "aclnet_s"]  # the paper's two architectures (complexity columns)
 
@@ -127,6 +128,7 @@ ALL_METRICS = [f"{d}/metrics.json" for d in eval_dirs("evaluate")]
 ALL_CURVES = [f"{d}/curves.csv" for d in eval_dirs("evaluate")]
 ALL_PREDICTIONS = eval_dirs("predict")
 ALL_COMPLEXITY = [f"results/complexity/{model}.json" for model in MODELS]
+ALL_LATENCY = [f"results/latency/{model}.json" for model in MODELS]
 ALL_PREPARED = sorted({prepared_dir(track) for track in TRACKS})
 
 TABLES = [f"results/tables/{name}.{ext}" for name in ("table1", "table2") for ext in ("csv", "md")]

@@ -7,6 +7,7 @@ rule tables:
         metrics=ALL_METRICS,
         runs=[path for path in ALL_TRAIN if path.endswith("/run.json")],
         complexity=ALL_COMPLEXITY,
+        latency=ALL_LATENCY,
     output:
         [report(path, caption="../workflow/report/tables.rst", category="Tables") for path in TABLES],
     log:
@@ -21,4 +22,4 @@ rule tables:
         gpu=0,
     shell:
         "aclnet tables {PARAMS} --train-root results/train --eval-root results/evaluate "
-        "--complexity-dir results/complexity --out-dir results/tables > {log} 2>&1"
+        "--complexity-dir results/complexity --latency-dir results/latency --out-dir results/tables > {log} 2>&1"

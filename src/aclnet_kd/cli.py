@@ -18,7 +18,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("aclnet_kd.train.cli", "train the teacher, the plain student or the distilled student"),
     "predict": ("aclnet_kd.evaluate.predict", "write saliency maps from a checkpoint"),
     "evaluate": ("aclnet_kd.evaluate.evaluate", "score saliency maps with PySODMetrics"),
+    "export": ("aclnet_kd.deploy.export", "export a checkpoint to ONNX (sigmoid inside, JSON sidecar), verified"),
     "complexity": ("aclnet_kd.models.complexity", "count parameters and MACs of a model"),
+    "latency": ("aclnet_kd.deploy.latency", "time a model at batch 1 on this CPU (ms/image, for Table I)"),
     "tables": ("aclnet_kd.report.tables", "write Table I / Table II, reported against reproduced"),
     "figures": ("aclnet_kd.report.figures", "write PR curves, qualitative grids and training curves"),
 }
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aclnet: unknown command {command!r}\n\n{_top_level_help()}", file=sys.stderr)
         return 2
     module_name, help_text = SUBCOMMANDS[command]
+    if command == "predict" and any(arg == "--onnx" or arg.startswith("--onnx=") for arg in rest):
+        module_name = "aclnet_kd.deploy.onnx_predict"  # its own module: the ONNX path never imports torch
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"aclnet {command}", description=help_text)
     module.add_arguments(parser)

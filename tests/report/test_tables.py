@@ -45,7 +45,7 @@ def write_params(path: Path, seeds: list[int]) -> Path:
 def run_tables(root: Path, params: Path) -> int:
     return aclnet(["tables", "--params", str(params), "--train-root", str(root / "train"),
                    "--eval-root", str(root / "evaluate"), "--complexity-dir", str(root / "complexity"),
-                   "--out-dir", str(root / "tables")])
+                   "--latency-dir", str(root / "latency"), "--out-dir", str(root / "tables")])
 
 
 def md_rows(markdown: str) -> list[list[str]]:
@@ -60,6 +60,10 @@ def test_table1_from_fixture_metrics(tmp_path: Path) -> None:
         (tmp_path / "complexity" / f"{name}.json").write_text(json.dumps(
             {"model": name, "input_size": 256, "params": int(params * 1e6), "params_m": params, "macs_g": macs,
              "macs_g_excl_matmul": excl, "by_op": {}}))
+    (tmp_path / "latency").mkdir()
+    for name, ms in (("aclnet_t", 812.34), ("aclnet_s", 150.06)):
+        (tmp_path / "latency" / f"{name}.json").write_text(json.dumps(
+            {"model": name, "median_ms": ms, "p90_ms": ms + 5, "threads": 2, "cpu": "Test CPU 9000"}))
     assert run_tables(tmp_path, write_params(tmp_path / "params.yaml", [0, 1])) == 0
     md = (tmp_path / "tables" / "table1.md").read_text()
     assert "SYNTHETIC" in md.splitlines()[0]
@@ -74,6 +78,9 @@ def test_table1_from_fixture_metrics(tmp_path: Path) -> None:
     assert delta["ACLNet-T"][2] == "−0.050"
     assert delta["ACLNet-S*"][2] == "−0.096"  # 0.760 - 0.856
     assert ours["ACLNet-S"][6] == "3.16 / 2.77" and ours["ACLNet-S"][7] == "11.9"
+    assert header[8].startswith("ms/img") and ours["ACLNet-T"][8] == "812.3" and ours["ACLNet-S*"][8] == "150.1"
+    assert {r[8] for r in rows[1:] if r[1] == "paper"} == {"—"}  # the paper reports no latency
+    assert "Test CPU 9000" in md and "2 thread(s)" in md
     assert "best_val" in ours["ACLNet-S"][1] and "synthetic-rail (synthetic)" in ours["ACLNet-S"][1]
     assert "n=2" in ours["ACLNet-S"][1]
     assert "2 x 2.77G = 5.54G" in md  # the note explains the paper's 5.6G
@@ -93,7 +100,7 @@ def test_single_seed_verdict_is_inconclusive(tmp_path: Path) -> None:
     assert run_tables(tmp_path, write_params(tmp_path / "params.yaml", [0])) == 0
     md = (tmp_path / "tables" / "table1.md").read_text()
     assert "inconclusive" in md and "n=1" in md
-    assert "n/a" in md  # no complexity files
+    assert "n/a" in md and "ms/img: not measured" in md  # no complexity or latency files
 
 
 def test_table2_unswaps_and_ablation(tmp_path: Path) -> None:

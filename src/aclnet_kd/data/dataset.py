@@ -23,10 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from aclnet_kd.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_arrays, resize_sample
 from aclnet_kd.errors import AclnetError
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 MODALITIES = ("rgb", "depth", "gt")
 REQUIRED_META = ("name", "source", "layout", "synthetic", "splits", "test_splits", "cache_size", "depth_polarity")
 
@@ -121,17 +120,7 @@ def open_prepared(path: str | Path) -> PreparedData:
     return PreparedData(root, meta, manifest)
 
 
-# ---- preprocessing: pure numpy/cv2 functions on uint8 HWC arrays ----
-
-def resize_sample(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray, size: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The loaders' resize rule: bilinear for RGB, nearest for depth and GT (keeps GT binary)."""
-    if rgb.shape[0] == size and rgb.shape[1] == size:
-        return rgb, depth, gt
-    return (cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR),
-            cv2.resize(depth, (size, size), interpolation=cv2.INTER_NEAREST),
-            cv2.resize(gt, (size, size), interpolation=cv2.INTER_NEAREST))
-
+# ---- preprocessing: pure numpy/cv2 functions on uint8 HWC arrays (resize and normalisation: preprocess.py) ----
 
 def hsv_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Scale hue and saturation by U(0.9, 1.1), shift value by U(-25, 25); one LUT pass in HSV."""
@@ -154,22 +143,10 @@ def augment_sample(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray, rng: np.r
     return hsv_jitter(rgb, rng), depth, gt
 
 
-# uint8 -> float32 lookup tables: one cv2.LUT pass is ~5x faster than astype + arithmetic.
-_LEVELS = np.arange(256, dtype=np.float32)
-_RGB_LUT = np.ascontiguousarray(((_LEVELS[:, None] / 255.0 - IMAGENET_MEAN) / IMAGENET_STD)
-                                .astype(np.float32).reshape(1, 256, 3))
-_DEPTH_LUT = _LEVELS / 255.0
-_GT_LUT = (_LEVELS > 127).astype(np.float32)
-
-
 def to_tensors(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray) -> dict[str, torch.Tensor]:
-    """uint8 -> float32 CHW: RGB /255 then ImageNet mean/std, depth /255, GT {0, 1} (> 127)."""
-    rgb_f = cv2.LUT(np.ascontiguousarray(rgb), _RGB_LUT)
-    depth_f = cv2.LUT(np.ascontiguousarray(depth), _DEPTH_LUT)
-    gt_f = cv2.LUT(np.ascontiguousarray(gt), _GT_LUT)
-    return {"rgb": torch.from_numpy(np.ascontiguousarray(rgb_f.transpose(2, 0, 1))),
-            "depth": torch.from_numpy(depth_f[None]),
-            "gt": torch.from_numpy(gt_f[None])}
+    """uint8 -> float32 CHW tensors (:func:`aclnet_kd.data.preprocess.normalize_arrays`)."""
+    rgb_f, depth_f, gt_f = normalize_arrays(rgb, depth, gt)
+    return {"rgb": torch.from_numpy(rgb_f), "depth": torch.from_numpy(depth_f), "gt": torch.from_numpy(gt_f)}
 
 
 def to_uint8_tensors(rgb: np.ndarray, depth: np.ndarray, gt: np.ndarray) -> dict[str, torch.Tensor]:

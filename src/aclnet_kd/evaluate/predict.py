@@ -31,9 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from aclnet_kd.errors import AclnetError
-from aclnet_kd.evaluate.io import atomic_output_dir, list_images
-
-PROTOCOLS = ("sigmoid", "release_minmax")
+from aclnet_kd.evaluate.io import atomic_output_dir
+from aclnet_kd.evaluate.numpy_io import PROTOCOLS, load_folder_arrays, pair_folders
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -102,42 +101,14 @@ def prepared_batches(prepared_dir: Path, split: str, image_size: int, batch_size
 def _load_folder_sample(rgb_path: Path, depth_path: Path | None, image_size: int,
                         depth_polarity: str) -> tuple[dict[str, torch.Tensor], tuple[int, int]]:
     """One image (and depth) from files, through the same resize + normalisation as the prepared cache."""
-    from aclnet_kd.data.dataset import resize_sample, to_tensors
-    from aclnet_kd.data.images import ImageProblem, decode_depth, decode_rgb, read_bytes
-
-    try:
-        rgb = decode_rgb(read_bytes(rgb_path))
-    except ImageProblem as err:
-        raise AclnetError(f"{rgb_path}: {err}") from None
-    depth = np.zeros(rgb.shape[:2], np.uint8)
-    if depth_path is not None:
-        try:
-            depth_unit = decode_depth(read_bytes(depth_path), scale="auto", polarity=depth_polarity)
-        except ImageProblem as err:
-            raise AclnetError(f"{depth_path}: {err}") from None
-        if depth_unit.shape != rgb.shape[:2]:
-            depth_unit = cv2.resize(depth_unit, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
-        depth = np.round(depth_unit * 255).astype(np.uint8)  # the cache stores depth as uint8 too
-    gt = np.zeros(rgb.shape[:2], np.uint8)  # unused placeholder: to_tensors wants one
-    tensors = to_tensors(*resize_sample(rgb, depth, gt, image_size))
-    return tensors, rgb.shape[:2]
+    rgb, depth, size = load_folder_arrays(rgb_path, depth_path, image_size, depth_polarity)
+    return {"rgb": torch.from_numpy(rgb), "depth": torch.from_numpy(depth)}, size
 
 
 def folder_batches(rgb_dir: Path, depth_dir: Path | None, image_size: int, batch_size: int,
                    need_depth: bool, depth_polarity: str = "near_bright") -> tuple[int, Iterator[dict[str, Any]]]:
     """Batches from plain folders, paired by file stem; each map keeps its own image's size."""
-    rgb_files = list_images(rgb_dir, what="RGB")
-    if not rgb_files:
-        raise AclnetError(f"{rgb_dir}: no RGB images found")
-    depth_files: dict[str, Path] = {}
-    if need_depth:
-        if depth_dir is None:
-            raise AclnetError("this checkpoint is an RGB-D teacher: pass --depth-dir with one depth image per RGB image")
-        depth_files = list_images(depth_dir, what="depth")
-        missing = sorted(set(rgb_files) - set(depth_files))
-        if missing:
-            raise AclnetError(f"{depth_dir}: no depth image for {len(missing)} RGB image(s): {', '.join(missing[:10])}")
-    stems = sorted(rgb_files)
+    stems, rgb_files, depth_files = pair_folders(rgb_dir, depth_dir, need_depth)
 
     def batches() -> Iterator[dict[str, Any]]:
         for start in range(0, len(stems), batch_size):
@@ -169,6 +140,8 @@ def training_image_size(meta: dict[str, Any]) -> int | None:
 # ---------------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="training checkpoint (best.pt / last.pt)")
+    parser.add_argument("--onnx", type=Path, help="instead of --checkpoint: a model from `aclnet export`, run by "
+                        "onnxruntime without torch (aclnet_kd.deploy.onnx_predict; docs/deploy.md)")
     parser.add_argument("--dataset", type=Path, help="prepared dataset folder (data/prepared/NAME)")
     parser.add_argument("--split", help="split to predict (with --dataset), e.g. test or NJU2K")
     parser.add_argument("--rgb-dir", type=Path, help="plain folder of RGB images (instead of --dataset)")

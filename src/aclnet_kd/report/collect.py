@@ -7,6 +7,7 @@ Layout (docs/architecture.md)::
     results/evaluate/<track>/<run>/seed<k>/<split>/curves.csv      dataset-mean PR / F / E curves
     results/evaluate/<track>/<run>/seed<k>/<split>/per_image.csv   per-image metrics
     results/complexity/<model_name>.json                           params and MACs at 256 x 256
+    results/latency/<model_name>.json                              ms/image at 256 x 256, batch 1, this CPU
 """
 
 from __future__ import annotations
@@ -196,6 +197,22 @@ def read_complexity(folder: Path | None, model_name: str) -> dict | None:
     for key in ("params_m", "macs_g", "macs_g_excl_matmul"):
         if not isinstance(data.get(key), (int, float)):
             raise AclnetError(f"{path}: missing or non-numeric '{key}'")
+    return data
+
+
+def read_latency(folder: Path | None, model_name: str) -> dict | None:
+    """``results/latency/<model_name>.json`` (``aclnet latency``) or None when it has not been measured."""
+    if folder is None:
+        return None
+    path = Path(folder) / f"{model_name}.json"
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    for key in ("median_ms", "p90_ms", "threads"):
+        if not isinstance(data.get(key), (int, float)):
+            raise AclnetError(f"{path}: missing or non-numeric '{key}'")
+    if not isinstance(data.get("cpu"), str):
+        raise AclnetError(f"{path}: missing 'cpu' (the CPU the latency was measured on)")
     return data
 
 

@@ -1,7 +1,8 @@
 """``aclnet tables``: the paper's Table I / Table II, reported against reproduced, with a verdict.
 
     aclnet tables --params params.yaml [--params PRESET] --train-root results/train \
-        --eval-root results/evaluate --complexity-dir results/complexity --out-dir results/tables
+        --eval-root results/evaluate --complexity-dir results/complexity --latency-dir results/latency \
+        --out-dir results/tables
 
 Writes ``table1.{csv,md}`` (track ``rail``), ``table2.{csv,md}`` (track ``sod``) and, when the KD-loss
 ablation runs exist, ``ablation_<track>.{csv,md}``. The competitors' rows and the paper's ACLNet rows come
@@ -30,6 +31,7 @@ from aclnet_kd.report.collect import (
     add_results_arguments,
     collect_track,
     read_complexity,
+    read_latency,
     track_settings,
 )
 
@@ -38,6 +40,7 @@ TABLE_METRICS = ("Sm", "MAE", "maxF", "maxE")
 HIGHER_IS_BETTER = {"Sm": True, "MAE": False, "maxF": True, "maxE": True}
 HEADINGS = {"Sm": "S<sub>m</sub> ↑", "MAE": "MAE ↓", "maxF": "maxF ↑", "maxE": "maxE ↑"}
 RUN_MODELS = {"teacher": "aclnet_t", "student": "aclnet_s", "student_kd": "aclnet_s"}
+LATENCY_HEADING = "ms/img ↓ (256², batch 1, CPU of this run)"
 SWAP_NOTE = (
     "Table II of the paper prints the maxF and maxE columns swapped (e.g. BBS-Net's own NJU2K numbers are "
     "maxF 0.920 / maxE 0.949; Table II prints maxF 0.949 / maxE 0.920). The reported values here are put "
@@ -184,8 +187,20 @@ def complexity_note(complexities: dict[str, dict | None]) -> str:
     return note
 
 
+def latency_note(latencies: dict[str, dict | None]) -> str:
+    measured = [lat for lat in latencies.values() if lat is not None]
+    if not measured:
+        return "ms/img: not measured (run `aclnet latency`, the `latency` stage); n/a above."
+    lat = measured[0]
+    return (f"ms/img of our rows = median milliseconds per image of `aclnet latency` (PyTorch eager fp32, "
+            f"256 x 256, batch 1, {lat['threads']} thread(s), warm-up excluded) on this run's CPU, {lat['cpu']}; "
+            f"p90 in table1.csv. The paper reports no latency, so other rows have none. "
+            f"benchmarks/inference_latency.py compares onnxruntime, bf16 and int8 (docs/deploy.md).")
+
+
 def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResults], reported: pd.DataFrame,
-                complexities: dict[str, dict | None], decimals: int) -> tuple[pd.DataFrame, str]:
+                complexities: dict[str, dict | None], decimals: int,
+                latencies: dict[str, dict | None] | None = None) -> tuple[pd.DataFrame, str]:
     """Build one paper table: (tidy CSV frame, Markdown text)."""
     splits = settings.splits
     rep = reported[reported["table"] == table_id]
@@ -201,7 +216,8 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
     for split in splits:
         header += [f"{split} {HEADINGS[k]}" if len(splits) > 1 else HEADINGS[k] for k in TABLE_METRICS]
     if with_complexity:
-        header += ["FLOPs/G ↓", "Params/M ↓"]
+        header += ["FLOPs/G ↓", "Params/M ↓", LATENCY_HEADING]
+    latencies = latencies or {}
 
     md_rows: list[list[str]] = []
     csv_rows: list[dict] = []
@@ -219,7 +235,7 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
             row = rep[rep["model"] == model]
             flops = float(row.iloc[0]["flops_g"]) if len(row) else float("nan")
             params = float(row.iloc[0]["params_m"]) if len(row) else float("nan")
-            cells += [fmt(flops, 1), fmt(params, 1)]
+            cells += [fmt(flops, 1), fmt(params, 1), "—"]  # the paper reports no latency
             record.update(flops_g=flops, params_m=params)
         md_rows.append(cells)
         csv_rows.append(record)
@@ -255,15 +271,19 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
         if with_complexity:
             complexity = complexities.get(RUN_MODELS[run])
             flops, params = _complexity_cells(complexity)
-            ours += [flops, params]
+            latency = latencies.get(RUN_MODELS[run])
+            ours += [flops, params, "n/a" if latency is None else f"{latency['median_ms']:.1f}"]
+            if latency is not None:
+                record.update(latency_ms=latency["median_ms"], latency_p90_ms=latency["p90_ms"],
+                              latency_threads=latency["threads"], latency_cpu=latency["cpu"])
             paper = rep[rep["model"] == label]
             if complexity is not None and len(paper):
                 delta += [fmt_delta(complexity["macs_g_excl_matmul"] - float(paper.iloc[0]["flops_g"]), 2) + " (excl. matmul)",
-                          fmt_delta(complexity["params_m"] - float(paper.iloc[0]["params_m"]), 1)]
+                          fmt_delta(complexity["params_m"] - float(paper.iloc[0]["params_m"]), 1), "—"]
                 record.update(flops_g=complexity["macs_g"], flops_g_excl_matmul=complexity["macs_g_excl_matmul"],
                               params_m=complexity["params_m"])
             else:
-                delta += ["—", "—"]
+                delta += ["—", "—", "—"]
         md_rows += [ours, delta]
         csv_rows += [record, drecord]
 
@@ -275,7 +295,7 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
         "not re-measured.",
     ]
     if with_complexity:
-        notes.append(complexity_note(complexities))
+        notes += [complexity_note(complexities), latency_note(latencies)]
     else:
         notes.append(SWAP_NOTE)
     if synthetic:
@@ -321,13 +341,14 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
     return pd.DataFrame(csv_rows), markdown
 
 
-def build_tables(params: dict, train_root: Path | None, eval_root: Path, complexity_dir: Path | None
-                 ) -> dict[str, tuple[pd.DataFrame, str]]:
+def build_tables(params: dict, train_root: Path | None, eval_root: Path, complexity_dir: Path | None,
+                 latency_dir: Path | None = None) -> dict[str, tuple[pd.DataFrame, str]]:
     """All tables that the results on disk support: {file stem: (frame, markdown)}."""
     decimals = int((params.get("tables") or {}).get("decimals", 3))
     seeds = params.get("seeds")
     reported = load_reported()
     complexities = {name: read_complexity(complexity_dir, name) for name in ("aclnet_t", "aclnet_s")}
+    latencies = {name: read_latency(latency_dir, name) for name in ("aclnet_t", "aclnet_s")}
     out: dict[str, tuple[pd.DataFrame, str]] = {}
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
@@ -336,7 +357,7 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
         if track in PAPER_TABLES:
             stem, table_id = PAPER_TABLES[track]
             if any(run in runs for run in RUN_LABELS):
-                out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals)
+                out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies)
         if any(run in runs for run in ("kd_cld", "kd_mgmd", "kd_atd")):
             out[f"ablation_{track}"] = ablation_table(settings, runs, decimals)
     return out
@@ -348,12 +369,14 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_results_arguments(parser)
     parser.add_argument("--complexity-dir", type=Path, default=Path("results/complexity"))
+    parser.add_argument("--latency-dir", type=Path, default=Path("results/latency"),
+                        help="ms/image per model from `aclnet latency` (Table I's latency column)")
     parser.add_argument("--out-dir", type=Path, default=Path("results/tables"))
 
 
 def main(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    tables = build_tables(params, args.train_root, args.eval_root, args.complexity_dir)
+    tables = build_tables(params, args.train_root, args.eval_root, args.complexity_dir, args.latency_dir)
     if not tables:
         raise AclnetError(f"{args.eval_root}: no evaluated runs found for any track in params 'tracks' "
                           f"(expected <track>/<run>/seed<k>/<split>/metrics.json)")

@@ -1,0 +1,201 @@
+"""Inference latency of ACLNet-T (RGB-D) and ACLNet-S at 256 x 256, batch 1, on this CPU, per back end:
+
+* PyTorch eager fp32 (inference mode);
+* PyTorch bf16 (CPU autocast), only where the CPU has native bf16 (AVX512-BF16 or AMX), else skipped;
+* onnxruntime fp32 with all graph optimisations (the model ``aclnet export`` writes);
+* onnxruntime int8 dynamic quantisation (weights int8), kept only if its maps stay within 0.01 MAE of the
+  fp32 maps on the timing inputs; otherwise reported as rejected.
+
+Warm-up calls are excluded; ms/image is the median and p90 over the timed calls; the thread count and the
+CPU are printed. It ends with the ratios S against T (per back end) and onnxruntime against eager (per model)
+and checks them against the targets (ORT >= 1.5x eager for S; S >= 5x faster than T). --profile adds the
+top operators of PyTorch eager and of onnxruntime for ACLNet-S, which say where the time goes.
+
+    python benchmarks/inference_latency.py [--threads N] [--iters 30] [--warmup 5] [--profile]
+        [--teacher T.pt --student S.pt]   # trained checkpoints (default: random weights, same cost)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from aclnet_kd.checkpoint import load_model_checkpoint
+from aclnet_kd.deploy.export import SaliencyGraph, export_onnx, input_names
+from aclnet_kd.deploy.latency import cpu_name, summarise, time_calls
+from aclnet_kd.models import build_model
+
+SIZE = 256
+MAE_LIMIT = 0.01  # int8 is kept only if its maps stay this close to fp32's (mean abs, maps in [0, 1])
+TARGET_ORT = 1.5  # onnxruntime >= 1.5x eager fp32 for ACLNet-S
+TARGET_S_VS_T = 5.0  # ACLNet-S >= 5x faster than ACLNet-T
+
+
+def bf16_supported() -> bool:
+    """Native bf16 matmul on this CPU (oneDNN's check: AVX512-BF16 or AMX)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def session(path: Path, threads: int, profile_prefix: str | None = None) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def bench_model(name: str, graph: SaliencyGraph, workdir: Path, args: argparse.Namespace) -> dict[str, dict]:
+    """Every back end for one model: {backend: summary}; also the ONNX paths for --profile."""
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(1, 3, SIZE, SIZE, generator=gen)]
+    if graph.is_rgbd:
+        inputs.append(torch.rand(1, 1, SIZE, SIZE, generator=gen))
+    feeds = dict(zip(input_names(graph.is_rgbd), (t.numpy() for t in inputs)))
+    out: dict[str, dict] = {}
+    with torch.inference_mode():
+        out["eager fp32"] = summarise(time_calls(lambda: graph(*inputs), args.warmup, args.iters))
+        reference = graph(*inputs).numpy()
+        if bf16_supported():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out["eager bf16"] = summarise(time_calls(lambda: graph(*inputs), args.warmup, args.iters))
+                out["eager bf16"]["mae_vs_fp32"] = float(np.abs(graph(*inputs).float().numpy() - reference).mean())
+        else:
+            out["eager bf16"] = {"skipped": "no native bf16 on this CPU (AVX512-BF16/AMX)"}
+    fp32_path = workdir / f"{name}.onnx"
+    export_onnx(graph, fp32_path, SIZE)
+    fp32 = session(fp32_path, args.threads)
+    out["onnxruntime fp32"] = summarise(time_calls(lambda: fp32.run(None, feeds), args.warmup, args.iters))
+    out["onnxruntime fp32"]["max_abs_vs_eager"] = float(np.abs(fp32.run(None, feeds)[0] - reference).max())
+    out["onnxruntime int8 dynamic"] = bench_int8(fp32_path, workdir / f"{name}.int8.onnx", feeds, reference, args)
+    return out
+
+
+def bench_int8(fp32_path: Path, int8_path: Path, feeds: dict, reference: np.ndarray,
+               args: argparse.Namespace) -> dict:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    try:
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+        int8 = session(int8_path, args.threads)
+    except Exception as err:  # quantisation support differs per operator; report, do not crash the run
+        return {"skipped": f"quantize_dynamic failed: {type(err).__name__}: {str(err).splitlines()[0]}"}
+    mae = float(np.abs(int8.run(None, feeds)[0] - reference).mean())
+    if not mae <= MAE_LIMIT:
+        return {"rejected": f"maps differ from fp32 by MAE {mae:.4f} > {MAE_LIMIT}", "mae_vs_fp32": mae}
+    result = summarise(time_calls(lambda: int8.run(None, feeds), args.warmup, args.iters))
+    result["mae_vs_fp32"] = mae
+    return result
+
+
+def load_graph(name: str, checkpoint: Path | None) -> SaliencyGraph:
+    if checkpoint is not None:
+        return SaliencyGraph(load_model_checkpoint(checkpoint)[0])
+    torch.manual_seed(0)
+    return SaliencyGraph(build_model(name))
+
+
+def report(results: dict[str, dict[str, dict]], threads: int) -> list[str]:
+    """The printed table and ratios; returns the targets missed."""
+    print(f"\nCPU: {cpu_name()}; threads: {threads} (torch intra-op = onnxruntime intra-op); "
+          f"256x256, batch 1; torch {torch.__version__}, onnxruntime {ort.__version__}")
+    print(f"{'model':<10}{'back end':<28}{'median ms/img':>15}{'p90 ms/img':>12}  note")
+    for name, rows in results.items():
+        for backend, row in rows.items():
+            if "median_ms" in row:
+                note = ", ".join(f"{k} {v:.2e}" for k, v in row.items() if k.endswith(("_vs_fp32", "_vs_eager")))
+                print(f"{name:<10}{backend:<28}{row['median_ms']:>15.1f}{row['p90_ms']:>12.1f}  {note}")
+            else:
+                print(f"{name:<10}{backend:<28}{'—':>15}{'—':>12}  {next(iter(row.values()))}")
+    t, s = results["aclnet_t"], results["aclnet_s"]
+    missed = []
+    print("\nS against T (T ms / S ms, median):")
+    for backend in s:
+        if "median_ms" in s[backend] and "median_ms" in t.get(backend, {}):
+            print(f"  {backend:<28}{t[backend]['median_ms'] / s[backend]['median_ms']:6.2f}x")
+    print("onnxruntime fp32 against eager fp32 (eager ms / ORT ms, median):")
+    for name, rows in results.items():
+        print(f"  {name:<28}{rows['eager fp32']['median_ms'] / rows['onnxruntime fp32']['median_ms']:6.2f}x")
+    ort_s = s["eager fp32"]["median_ms"] / s["onnxruntime fp32"]["median_ms"]
+    s_vs_t = t["eager fp32"]["median_ms"] / s["eager fp32"]["median_ms"]
+    for label, value, target in (("ORT vs eager fp32, ACLNet-S", ort_s, TARGET_ORT),
+                                 ("S vs T, eager fp32", s_vs_t, TARGET_S_VS_T)):
+        ok = value >= target
+        print(f"target {label}: {value:.2f}x (target >= {target}x): {'met' if ok else 'MISSED'}")
+        if not ok:
+            missed.append(label)
+    return missed
+
+
+def profile_eager(graph: SaliencyGraph, label: str, top: int = 12) -> None:
+    """Self CPU time per ATen operator over 5 calls."""
+    from torch.profiler import ProfilerActivity, profile
+
+    inputs = [torch.randn(1, 3, SIZE, SIZE)] + ([torch.rand(1, 1, SIZE, SIZE)] if graph.is_rgbd else [])
+    with torch.inference_mode():
+        graph(*inputs)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(5):
+                graph(*inputs)
+    print(f"\nprofile, PyTorch eager fp32, {label} (self CPU time over 5 calls):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=40))
+
+
+def profile_ort(path: Path, feeds: dict, threads: int, workdir: Path, label: str, top: int = 12) -> None:
+    """Time per onnxruntime operator type over 5 calls, from its own profiler."""
+    sess = session(path, threads, profile_prefix=str(workdir / "ort_profile"))
+    for _ in range(6):
+        sess.run(None, feeds)
+    events = json.loads(Path(sess.end_profiling()).read_text())
+    by_op: dict[str, float] = defaultdict(float)
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            by_op[event["args"].get("op_name", "?")] += event["dur"] / 1000.0
+    total = sum(by_op.values())
+    print(f"\nprofile, onnxruntime fp32, {label} (kernel time by op type over 6 calls, {total:.0f} ms):")
+    for op, ms in sorted(by_op.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {op:<24}{ms:10.1f} ms  {100 * ms / total:5.1f}%")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="intra-op threads for torch and onnxruntime (default: torch's, one per core)")
+    parser.add_argument("--iters", type=int, default=30, help="timed calls per back end (default 30)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
+    parser.add_argument("--teacher", type=Path, help="ACLNet-T checkpoint (default: random weights)")
+    parser.add_argument("--student", type=Path, help="ACLNet-S checkpoint (default: random weights)")
+    parser.add_argument("--profile", action="store_true", help="print operator profiles (eager T and S, ORT S)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results: dict[str, dict[str, dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        graphs = {"aclnet_t": load_graph("aclnet_t", args.teacher), "aclnet_s": load_graph("aclnet_s", args.student)}
+        for name, graph in graphs.items():
+            print(f"timing {name} ...", flush=True)
+            results[name] = bench_model(name, graph, workdir, args)
+        missed = report(results, args.threads)
+        if args.profile:
+            for name, graph in graphs.items():
+                profile_eager(graph, name)
+            feeds = {"rgb": np.random.default_rng(0).standard_normal((1, 3, SIZE, SIZE)).astype(np.float32)}
+            profile_ort(workdir / "aclnet_s.onnx", feeds, args.threads, workdir, "aclnet_s")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"cpu": cpu_name(), "threads": args.threads, "results": results,
+                                         "targets_missed": missed}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

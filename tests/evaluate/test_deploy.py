@@ -1,0 +1,156 @@
+"""aclnet export / aclnet predict --onnx on tiny models: the ONNX maps equal PyTorch's (1e-4 max abs) on the
+test split at two sizes, the ONNX path imports no torch and writes the checkpoint path's maps, and failures
+leave no partial .onnx behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from aclnet_kd.checkpoint import FORMAT, atomic_save, load_model_checkpoint
+from aclnet_kd.cli import main as aclnet
+from aclnet_kd.deploy.export import SaliencyGraph, dataset_batches
+from aclnet_kd.models import build_model
+
+TINY_BACKBONE = "test_convnext"  # timm's test model: the export path is the same, ~20 s instead of minutes
+
+
+def _tiny_checkpoint(path: Path, name: str) -> Path:
+    torch.manual_seed(0)
+    model = build_model(name, backbone=TINY_BACKBONE)
+    atomic_save({"format": FORMAT, "model_name": name, "model_cfg": {"backbone": TINY_BACKBONE},
+                 "state_dict": model.state_dict(), "meta": {"image_size": 64, "role": name, "seed": 0}}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported_student(tmp_path_factory, tiny_prepared: Path) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("export")
+    ckpt = _tiny_checkpoint(root / "best.pt", "aclnet_s")
+    onnx_path = root / "student.onnx"
+    assert aclnet(["export", "--checkpoint", str(ckpt), "--out", str(onnx_path),
+                   "--verify-dataset", str(tiny_prepared), "--verify-split", "test"]) == 0
+    return ckpt, onnx_path
+
+
+def test_export_writes_model_and_sidecar(exported_student) -> None:
+    import hashlib
+
+    ckpt, onnx_path = exported_student
+    info = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert info["input_size"] == 64 and [i["name"] for i in info["inputs"]] == ["rgb"]
+    assert info["mean"] == [0.485, 0.456, 0.406] and info["std"] == [0.229, 0.224, 0.225]
+    assert info["checkpoint"]["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert info["record"] == {"image_size": 64, "role": "aclnet_s", "seed": 0}
+    assert set(info["verification"]["max_abs_by_size"]) == {"64", "128"}
+    assert sorted(p.name for p in onnx_path.parent.iterdir()) == ["best.pt", "student.json", "student.onnx"]
+
+
+def test_onnxruntime_equals_pytorch_on_test_split(exported_student, tiny_prepared: Path) -> None:
+    """Independently of the export's own check: maps in [0, 1], equal within 1e-4 at 64 and 128, any batch."""
+    ckpt, onnx_path = exported_student
+    graph = SaliencyGraph(load_model_checkpoint(ckpt)[0])
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    for size, batches in dataset_batches(tiny_prepared, "test", False, [64, 128], limit=3).items():
+        (rgb,) = np.concatenate([b[0] for b in batches])[None]
+        for batch in (rgb[:1], rgb):  # dynamic batch: 1 and 3
+            got = session.run(["saliency"], {"rgb": batch})[0]
+            with torch.no_grad():
+                expected = graph(torch.from_numpy(batch)).numpy()
+            assert got.shape == (len(batch), 1, size, size)
+            assert np.isfinite(got).all() and got.min() >= 0 and got.max() <= 1
+            assert np.abs(got - expected).max() <= 1e-4
+            assert expected.std() > 0  # a constant map would make the comparison empty
+
+
+def _rgb_folder(root: Path) -> Path:
+    rgb_dir = root / "rgb"
+    rgb_dir.mkdir()
+    rng = np.random.default_rng(1)
+    for name, shape in (("a.jpg", (50, 70, 3)), ("b.png", (33, 41, 3)), ("c.bmp", (64, 64, 3))):
+        cv2.imwrite(str(rgb_dir / name), rng.integers(0, 256, shape, dtype=np.uint8))
+    return rgb_dir
+
+
+def test_predict_onnx_without_torch_matches_checkpoint_path(exported_student, tmp_path: Path) -> None:
+    ckpt, onnx_path = exported_student
+    rgb_dir = _rgb_folder(tmp_path)
+    onnx_out, torch_out = tmp_path / "onnx_maps", tmp_path / "torch_maps"
+    script = ("import sys; from aclnet_kd.cli import main; rc = main(sys.argv[1:]); "
+              "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    run = subprocess.run([sys.executable, "-c", script, "predict", "--onnx", str(onnx_path), "--rgb-dir",
+                          str(rgb_dir), "--out", str(onnx_out), "--batch-size", "2"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert aclnet(["predict", "--checkpoint", str(ckpt), "--rgb-dir", str(rgb_dir), "--out", str(torch_out),
+                   "--device", "cpu"]) == 0
+    assert sorted(p.name for p in onnx_out.iterdir()) == ["a.png", "b.png", "c.png"]
+    for name, shape in (("a.png", (50, 70)), ("b.png", (33, 41)), ("c.png", (64, 64))):
+        got = cv2.imread(str(onnx_out / name), cv2.IMREAD_UNCHANGED)
+        want = cv2.imread(str(torch_out / name), cv2.IMREAD_UNCHANGED)
+        assert got.shape == want.shape == shape and got.dtype == np.uint8
+        # float round-off may move a value sitting on .5 by one grey level; nothing more
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+def test_predict_onnx_errors(exported_student, tmp_path: Path, capsys) -> None:
+    _, onnx_path = exported_student
+    rgb_dir = _rgb_folder(tmp_path)
+    out = tmp_path / "maps"
+    assert aclnet(["predict", "--onnx", str(tmp_path / "nope.onnx"), "--rgb-dir", str(rgb_dir), "--out", str(out)]) == 2
+    assert "no such ONNX model file" in capsys.readouterr().err
+    lonely = tmp_path / "lonely.onnx"
+    lonely.write_bytes(onnx_path.read_bytes())
+    assert aclnet(["predict", "--onnx", str(lonely), "--rgb-dir", str(rgb_dir), "--out", str(out)]) == 2
+    assert "lonely.json: missing" in capsys.readouterr().err
+    assert aclnet(["predict", "--onnx", str(onnx_path), "--rgb-dir", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert "no such RGB folder" in capsys.readouterr().err
+    (rgb_dir / "broken.png").write_bytes(b"not an image")
+    assert aclnet(["predict", "--onnx", str(onnx_path), "--rgb-dir", str(rgb_dir), "--out", str(out)]) == 2
+    assert "broken.png" in capsys.readouterr().err
+    assert not out.exists()  # no partial output folder
+
+
+def test_export_failures_leave_no_onnx(tmp_path: Path, monkeypatch, capsys) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert aclnet(["export", "--checkpoint", str(bad), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("unsupported operator aten::fancy")
+
+    monkeypatch.setattr(torch.onnx, "export", broken_export)
+    ckpt = _tiny_checkpoint(tmp_path / "best.pt", "aclnet_s")
+    assert aclnet(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "does not export to ONNX (RuntimeError: unsupported operator aten::fancy)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pt", "best.pt"]  # no .onnx, .json or temp file
+
+
+def test_teacher_exports_with_two_inputs(tmp_path: Path) -> None:
+    ckpt = _tiny_checkpoint(tmp_path / "teacher.pt", "aclnet_t")
+    onnx_path = tmp_path / "teacher.onnx"
+    assert aclnet(["export", "--checkpoint", str(ckpt), "--out", str(onnx_path)]) == 0
+    info = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert [i["name"] for i in info["inputs"]] == ["rgb", "depth"] and info["is_rgbd"]
+    assert max(info["verification"]["max_abs_by_size"].values()) <= 1e-4
+    rgb_dir = _rgb_folder(tmp_path)
+    out = tmp_path / "maps"
+    assert aclnet(["predict", "--onnx", str(onnx_path), "--rgb-dir", str(rgb_dir), "--out", str(out)]) == 2
+    depth_dir = tmp_path / "depth"
+    depth_dir.mkdir()
+    for stem, shape in (("a", (50, 70)), ("b", (33, 41)), ("c", (64, 64))):
+        cv2.imwrite(str(depth_dir / f"{stem}.png"), np.full(shape, 120, np.uint8))
+    assert aclnet(["predict", "--onnx", str(onnx_path), "--rgb-dir", str(rgb_dir), "--depth-dir", str(depth_dir),
+                   "--out", str(out)]) == 0
+    assert cv2.imread(str(out / "b.png"), cv2.IMREAD_UNCHANGED).shape == (33, 41)
