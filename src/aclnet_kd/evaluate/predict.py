@@ -11,7 +11,10 @@ Protocols (how a logit map becomes a PNG):
 
 * ``sigmoid`` (ours, default): sigmoid of the logits at network size, resized bilinearly to the GT's
   original size (folder mode: the image's own size), stored as round(255 p). No per-image min-max, so a
-  map's grey levels mean the same thing in every image.
+  map's grey levels mean the same thing in every image. Note that PySODMetrics min-max normalises every
+  prediction before scoring it (its default, which ``aclnet evaluate`` keeps so numbers match the
+  literature), so these maps are also *scored* min-max normalised; the difference from
+  ``release_minmax`` is in the saved maps and in the resizing order, not in the per-image stretch.
 * ``release_minmax`` (the authors' test script): sigmoid, then per-image min-max at network size, saved
   at network size, which is what ``plt.imsave(..., cmap='gray')`` did. ``aclnet evaluate`` resizes these
   to the GT's size.

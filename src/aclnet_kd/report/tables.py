@@ -293,6 +293,9 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
         "seeds (no ± with n = 1); Δ = our mean − the paper's number.",
         "Competitor rows and the paper's ACLNet rows are the paper's reported numbers (reported.csv), "
         "not re-measured.",
+        "The teacher's recipe is our inference: the release's teacher script is a template (it trains an "
+        "undefined PLSCN on RGB only, with 7 outputs), so ACLNet-T is trained on RGB-D with the label loss and "
+        "that template's optimizer and schedule (docs/training.md).",
     ]
     if with_complexity:
         notes += [complexity_note(complexities), latency_note(latencies)]
