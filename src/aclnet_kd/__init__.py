@@ -9,9 +9,8 @@ The package mirrors the pipeline's DAG:
     evaluate/  saliency-map prediction and PySODMetrics evaluation
     report/    the paper's tables (reported against reproduced) and figures
 
-Importing the package registers the Shunted variants in timm's model registry.
+Importing ``aclnet_kd.models`` registers the Shunted variants in timm's model registry. The package itself
+imports nothing heavy: the Snakefile imports ``aclnet_kd.workflow.plan`` on every `snakemake -n`.
 """
 
 __version__ = "0.1.0"
-
-from aclnet_kd import models as _models  # noqa: F401,E402  (registers shunted_t/s/b with timm)

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "complexity": ("aclnet_kd.models.complexity", "count parameters and MACs of a model"),
     "tables": ("aclnet_kd.report.tables", "write Table I / Table II, reported against reproduced"),
     "figures": ("aclnet_kd.report.figures", "write PR curves, qualitative grids and training curves"),
+    "dvc-yaml": ("aclnet_kd.workflow.dvc_yaml", "render dvc.yaml from the workflow plan (--check: compare)"),
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 import timm
 import torch
 
-import aclnet_kd  # noqa: F401  (registers the Shunted variants with timm)
+import aclnet_kd.models  # noqa: F401  (registers the Shunted variants with timm)
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.models import build_model
 from aclnet_kd.models.shunted import SHUNTED_VARIANTS, ShuntedTransformer, load_pretrained
