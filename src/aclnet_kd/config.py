@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,15 @@ def _schema_errors(params: dict) -> list[str]:
         raise AclnetError(f"{SCHEMA}: params schema not found (install the package from the repository)")
     validator = jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA.read_text()))
     errors = sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
-    return [f"{'.'.join(map(str, e.absolute_path)) or '<top level>'}: {e.message}" for e in errors]
+    lines = []
+    for error in errors:
+        key = ".".join(map(str, error.absolute_path))
+        line = f"{key or '<top level>'}: {error.message}"
+        if error.validator == "additionalProperties":  # name the full dotted key of each misspelt one
+            extra = re.findall(r"'([^']+)'", error.message.rpartition("(")[2])
+            line += f" (unknown key {', '.join(f'{key}.{name}'.lstrip('.') for name in extra)})"
+        lines.append(line)
+    return lines
 
 
 def _reference_errors(params: dict) -> list[str]:
