@@ -60,6 +60,14 @@ def load_params(paths: list[str | os.PathLike] | str | os.PathLike, validate: bo
     return params
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _schema_errors(params: dict) -> list[str]:
     import jsonschema  # here: the Snakefile and every command import this module; only loading validates
 
@@ -74,6 +82,8 @@ def _schema_errors(params: dict) -> list[str]:
         if error.validator == "additionalProperties":  # name the full dotted key of each misspelt one
             extra = re.findall(r"'([^']+)'", error.message.rpartition("(")[2])
             line += f" (unknown key {', '.join(f'{key}.{name}'.lstrip('.') for name in extra)})"
+        if error.validator == "type" and isinstance(error.instance, str) and _is_number(error.instance):
+            line += f" (YAML 1.1 reads {error.instance} as text: write it with a dot, e.g. 1.0e-4)"
         lines.append(line)
     return lines
 
