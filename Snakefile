@@ -2,6 +2,8 @@
 # -> figures. Every job runs `aclnet` commands (predict_evaluate: two, back to back). Each stage's command,
 # outputs and params keys are written once, in src/aclnet_kd/workflow/plan.py; the rules here and dvc.yaml
 # (rendered by `aclnet dvc-yaml`) both follow from it. Run:  snakemake --cores all [--configfile config/X.yaml]
+from pathlib import Path
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
@@ -18,16 +20,13 @@ except AclnetError as err:
     raise WorkflowError(str(err)) from None
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/prepare.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/predict_evaluate.smk"
-include: "workflow/rules/complexity.smk"
-include: "workflow/rules/tables.smk"
-include: "workflow/rules/figures.smk"
+# One file per stage (its rule(s)); a new stage's file is picked up here without an edit.
+for _rules in sorted(Path(workflow.basedir, "workflow", "rules").glob("*.smk")):
+    if _rules.name != "common.smk":
+        include: str(_rules)
 
 
 rule all:
     input:
-        TABLES,
-        FIGURES,
+        FINAL,
     default_target: True

@@ -92,20 +92,8 @@ def teacher_checkpoint(track: str) -> str:
     return plan.fill(plan.CHECKPOINT, track=track, run="teacher", seed=FIRST_SEED)
 
 
-def _all_outputs() -> list[str]:
-    """Every file or folder the jobs write before the report (tables and figures read subsets)."""
-    paths = [plan.fill(plan.PREPARED, dataset=spec["dataset"]) for spec in TRACKS.values()]
-    paths += [plan.fill(plan.COMPLEXITY, model=name) for name in ROLE_OF_MODEL]
-    for track, spec in TRACKS.items():
-        for run, seed in plan.runs(config):
-            job = dict(track=track, run=run, seed=seed)
-            paths += [p for p, _ in plan.output_paths(plan.STAGES["train_teacher"], **job)]
-            paths += [p for split in spec["test_splits"]
-                      for p, _ in plan.output_paths(plan.STAGES["predict_evaluate"], **job, split=split)]
-    return sorted(set(paths))
-
-
-ALL_OUTPUTS = _all_outputs()
+# Every output of the jobs before the report (tables and figures read subsets, by results root).
+ALL_OUTPUTS = plan.all_outputs(config, skip=plan.REPORT_STAGES)
 
 
 def outputs_under(*roots: str) -> list[str]:
@@ -113,8 +101,10 @@ def outputs_under(*roots: str) -> list[str]:
     return [p for p in ALL_OUTPUTS if any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots)]
 
 
+# The report's files (Snakemake lists them one by one for its HTML report; DVC tracks the folders).
 TABLES = [f"{plan.TABLES_DIR}/{stem}.{ext}" for stem in plan.table_stems(config) for ext in ("csv", "md")]
 FIGURES = [f"{plan.FIGURES_DIR}/{stem}.{ext}" for stem in plan.figure_stems(config) for ext in ("png", "pdf")]
+FINAL = ALL_OUTPUTS + TABLES + FIGURES  # `rule all`: every job of every stage in the plan
 
 
 def _mtimes(roots: list[str]) -> dict[str, int]:

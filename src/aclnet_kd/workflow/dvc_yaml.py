@@ -3,10 +3,10 @@
     aclnet dvc-yaml            write dvc.yaml
     aclnet dvc-yaml --check    exit 0 if dvc.yaml is what the plan renders, else 1 with a diff
 
-Seeds, test splits, datasets and ablations are read by DVC from params.yaml when it runs (foreach /
-matrix over ``${seeds}``, ``${tracks.<track>.test_splits}``, ...), so editing params.yaml needs no new
-render. One stage group per track: DVC cannot look up ``tracks.<track>.dataset`` from a looped track name.
-Code deps are derived from the imports of the `aclnet` subcommands each stage runs.
+Seeds, test splits, datasets, models and ablations are read by DVC from params.yaml when it runs (foreach
+/ matrix over ``${seeds}``, ``${tracks.<track>.test_splits}``, ...), so editing params.yaml needs no new
+render; the groups are plan.dvc_groups. Code deps are derived from the imports of the `aclnet` subcommands
+each stage runs.
 """
 
 from __future__ import annotations
@@ -114,53 +114,16 @@ def dvc_stage(stage: plan.Stage, fields: dict[str, Any], extra_reads: tuple[str,
     return body
 
 
-def _looped(body: dict, foreach: str | None = None, matrix: dict | None = None) -> dict:
-    if foreach is not None:
-        return {"foreach": foreach, "do": body}
-    return {"matrix": matrix, **body}
-
-
-def _track_stages(track: str) -> dict[str, dict]:
-    """The stage groups of one track: students per seed, ablations, predict + evaluate of every model."""
-    stages = plan.STAGES
-    data = plan.fill(plan.PREPARED, dataset=f"${{tracks.{track}.dataset}}")
-    first = "${seeds[0]}"
-    teacher = plan.fill(plan.CHECKPOINT, track=track, run="teacher", seed=first)
-    train = dict(track=track, data=data, teacher=teacher)
-    splits = f"${{tracks.{track}.test_splits}}"
-    evaluate = dict(track=track, data=data, split="${item.split}")
-    return {
-        f"train_student_{track}": _looped(dvc_stage(stages["train_student"], dict(
-            train, run="student", seed="${item}")), foreach="${seeds}"),
-        f"train_student_kd_{track}": _looped(dvc_stage(stages["train_student_kd"], dict(
-            train, run="student_kd", seed="${item}")), foreach="${seeds}"),
-        f"train_ablation_{track}": _looped(dvc_stage(stages["train_ablation"], dict(
-            train, run="${key}", seed=first, weights="${item}")), foreach="${ablations}"),
-        f"predict_evaluate_teacher_{track}": _looped(dvc_stage(stages["predict_evaluate"], dict(
-            evaluate, run="teacher", seed=first)), matrix={"split": splits}),
-        f"predict_evaluate_{track}": _looped(dvc_stage(stages["predict_evaluate"], dict(
-            evaluate, run="${item.run}", seed="${item.seed}")),
-            matrix={"run": list(plan.STUDENT_RUNS), "seed": "${seeds}", "split": splits}),
-        f"predict_evaluate_ablation_{track}": _looped(dvc_stage(stages["predict_evaluate"], dict(
-            evaluate, run="${item.run}", seed=first)), matrix={"run": "${ablations}", "split": splits}),
-    }
-
-
 def dvc_stages() -> dict[str, dict]:
-    """Every stage group of dvc.yaml, in DAG order."""
-    stages = plan.STAGES
-    out = {
-        "prepare": _looped(dvc_stage(stages["prepare"], dict(dataset="${item.dataset}")), foreach="${tracks}"),
-        "complexity": _looped(dvc_stage(stages["complexity"], dict(role="${key}", model="${item.name}")),
-                              foreach="${models}"),
-        "train_teacher": _looped(dvc_stage(stages["train_teacher"], dict(
-            track="${key}", run="teacher", seed="${seeds[0]}", dataset="${item.dataset}")), foreach="${tracks}"),
-    }
-    for track in plan.TRACKS:
-        out.update(_track_stages(track))
+    """Every stage group of dvc.yaml (plan.dvc_groups), in DAG order."""
     sources = tuple(plan.fill(plan.REPORT_SOURCE, dataset=f"${{tracks.{t}.dataset}}") for t in plan.TRACKS)
-    out["tables"] = dvc_stage(stages["tables"], {}, sources)
-    out["figures"] = dvc_stage(stages["figures"], {}, sources)
+    out = {}
+    for group, (name, fields, foreach, matrix) in plan.dvc_groups().items():
+        body = dvc_stage(plan.STAGES[name], fields, sources if name in plan.REPORT_STAGES else ())
+        if foreach is not None:
+            out[group] = {"foreach": foreach, "do": body}
+        else:
+            out[group] = {"matrix": matrix, **body} if matrix is not None else body
     return out
 
 

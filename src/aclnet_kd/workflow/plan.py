@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 PARAMS_FILE = "params.yaml"
 
@@ -132,6 +132,84 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
 )}
 # tables and figures also read the source of each track's dataset (synthetic or real): added per track.
 REPORT_SOURCE = "datasets.{dataset}.source"
+REPORT_STAGES = ("tables", "figures")
+
+
+# ---- the jobs of each stage, for the params of one run (Snakemake) ----
+def runs(params: dict) -> list[tuple[str, int]]:
+    """(run, seed) of every trained model of a track, teacher first."""
+    seeds, first = params["seeds"], params["seeds"][0]
+    return ([("teacher", first)] + [(run, seed) for run in STUDENT_RUNS for seed in seeds]
+            + [(run, first) for run in params["ablations"]])
+
+
+def _train_jobs(run: str) -> Callable[[dict], list[dict]]:
+    def jobs(params: dict) -> list[dict]:
+        seeds = params["seeds"] if run in STUDENT_RUNS else params["seeds"][:1]
+        return [dict(track=track, run=run, seed=seed) for track in params["tracks"] for seed in seeds]
+    return jobs
+
+
+def _ablation_jobs(params: dict) -> list[dict]:
+    return [dict(track=track, run=run, seed=params["seeds"][0], weights=weights)
+            for track in params["tracks"] for run, weights in params["ablations"].items()]
+
+
+def _evaluate_jobs(params: dict) -> list[dict]:
+    return [dict(track=track, run=run, seed=seed, split=split) for track, spec in params["tracks"].items()
+            for run, seed in runs(params) for split in spec["test_splits"]]
+
+
+# stage -> its jobs' fields, from the params. Adding a stage: one entry here, one in DVC_GROUPS.
+JOBS: dict[str, Callable[[dict], list[dict]]] = {
+    "prepare": lambda p: [dict(dataset=d) for d in dict.fromkeys(t["dataset"] for t in p["tracks"].values())],
+    "train_teacher": _train_jobs("teacher"),
+    "train_student": _train_jobs("student"),
+    "train_student_kd": _train_jobs("student_kd"),
+    "train_ablation": _ablation_jobs,
+    "predict_evaluate": _evaluate_jobs,
+    "complexity": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
+    "tables": lambda p: [{}],
+    "figures": lambda p: [{}],
+}
+
+
+# ---- the same jobs as dvc.yaml stage groups: values DVC reads from params.yaml when it runs ----
+# group -> (stage, fields in DVC syntax, foreach, matrix). One group per track where a track's dataset or
+# test splits drive the loop: DVC cannot look up `tracks.<track>.dataset` from a looped track name.
+def _track_groups(track: str) -> dict[str, tuple[str, dict, Any, Any]]:
+    data = PREPARED.format(dataset=f"${{tracks.{track}.dataset}}")
+    first = "${seeds[0]}"
+    train = dict(track=track, data=data, teacher=CHECKPOINT.format(track=track, run="teacher", seed=first))
+    splits = f"${{tracks.{track}.test_splits}}"
+    evaluate = dict(track=track, data=data, split="${item.split}")
+    return {
+        f"train_student_{track}": ("train_student", dict(train, run="student", seed="${item}"), "${seeds}", None),
+        f"train_student_kd_{track}": ("train_student_kd", dict(train, run="student_kd", seed="${item}"),
+                                      "${seeds}", None),
+        f"train_ablation_{track}": ("train_ablation", dict(train, run="${key}", seed=first, weights="${item}"),
+                                    "${ablations}", None),
+        f"predict_evaluate_teacher_{track}": ("predict_evaluate", dict(evaluate, run="teacher", seed=first),
+                                              None, {"split": splits}),
+        f"predict_evaluate_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed="${item.seed}"),
+                                      None, {"run": list(STUDENT_RUNS), "seed": "${seeds}", "split": splits}),
+        f"predict_evaluate_ablation_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed=first),
+                                               None, {"run": "${ablations}", "split": splits}),
+    }
+
+
+def dvc_groups() -> dict[str, tuple[str, dict, Any, Any]]:
+    """Every dvc.yaml stage group in DAG order: {group: (stage, fields, foreach, matrix)}."""
+    groups: dict[str, tuple[str, dict, Any, Any]] = {
+        "prepare": ("prepare", dict(dataset="${item.dataset}"), "${tracks}", None),
+        "complexity": ("complexity", dict(role="${key}", model="${item.name}"), "${models}", None),
+        "train_teacher": ("train_teacher", dict(track="${key}", run="teacher", seed="${seeds[0]}",
+                                                dataset="${item.dataset}"), "${tracks}", None),
+    }
+    for track in TRACKS:
+        groups.update(_track_groups(track))
+    groups.update({name: (name, {}, None, None) for name in REPORT_STAGES})
+    return groups
 
 
 def fill(template: str, **fields: Any) -> str:
@@ -190,16 +268,15 @@ def get_key(params: dict, key: str) -> Any:
 def reads(stage: Stage, params: dict, **fields: Any) -> dict[str, Any]:
     """{key: value} of the params one job of ``stage`` reads; every key must exist."""
     keys = [fill(key, **fields) for key in stage.reads]
-    if stage.name in ("tables", "figures"):
+    if stage.name in REPORT_STAGES:
         keys[2:2] = [fill(REPORT_SOURCE, dataset=spec["dataset"]) for spec in params["tracks"].values()]
     return {key: get_key(params, key) for key in keys}
 
 
-def runs(params: dict) -> list[tuple[str, int]]:
-    """(run, seed) of every trained model of a track, teacher first."""
-    seeds, first = params["seeds"], params["seeds"][0]
-    return ([("teacher", first)] + [(run, seed) for run in STUDENT_RUNS for seed in seeds]
-            + [(run, first) for run in params["ablations"]])
+def all_outputs(params: dict, skip: tuple[str, ...] = ()) -> list[str]:
+    """Every output path of every job (but those of the stages in ``skip``), in plan order."""
+    return [path for name, stage in STAGES.items() if name not in skip
+            for fields in JOBS[name](params) for path, _ in output_paths(stage, **fields)]
 
 
 def table_stems(params: dict) -> list[str]:
