@@ -57,7 +57,7 @@ wildcard_constraints:
 
 
 def reads(stage: str, **fields) -> dict:
-    """The params values a job of ``stage`` reads (plan.Stage.reads), as a rule's `params:` entry:
+    """The params values a job of ``stage`` reads (plan.Stage.all_reads), as a rule's `params:` entry:
     Snakemake reruns the rule when they change (its `params` rerun trigger), as DVC does for the same
     keys in dvc.yaml. A key that does not exist is an error, not an empty value."""
     try:

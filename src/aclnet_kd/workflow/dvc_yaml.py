@@ -103,7 +103,7 @@ def dvc_stage(stage: plan.Stage, fields: dict[str, Any], extra_reads: tuple[str,
     fields = plan.job_fields(stage, **_values(stage), **fields)
     body: dict[str, Any] = {"cmd": " && ".join(plan.command(stage, **fields))}
     body["deps"] = plan.inputs(stage, **fields) + code_deps(stage.subcommands)
-    keys = [plan.fill(key, **fields) for key in stage.reads]
+    keys = [plan.fill(key, **fields) for key in stage.all_reads]
     body["params"] = keys[:2] + list(extra_reads) + keys[2:] if extra_reads else keys
     for path, out in plan.output_paths(stage, **fields):
         if out.kind == "out":

@@ -74,6 +74,11 @@ class Stage:
     values: dict[str, str] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()  # templates; a results root stands for every output under it
 
+    @property
+    def all_reads(self) -> tuple[str, ...]:
+        """``reads`` and the params keys of ``values`` (a value in the command is read too)."""
+        return self.reads + tuple(key for key in self.values.values() if key not in self.reads)
+
 
 TRAIN_FILES = ("best.pt", "last.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
 TRAIN_OUTPUTS = tuple(Output(f"{TRAIN_DIR}/{name}") for name in TRAIN_FILES) + (
@@ -88,7 +93,7 @@ EVAL_OUTPUTS = (
 )
 _LAUNCHER = {"launcher": "compute.launcher"}
 _TRAIN = "{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track}"
-_TRAIN_READS = ("train", "models.%s", "tracks.{track}.train", "compute.launcher")
+_TRAIN_READS = ("train", "models.%s", "tracks.{track}.train")  # + compute.launcher (a value)
 
 
 def _train(name: str, role: str, kd: str, extra: str = "") -> Stage:
@@ -98,7 +103,7 @@ def _train(name: str, role: str, kd: str, extra: str = "") -> Stage:
     reads = tuple(key % role if "%" in key else key for key in _TRAIN_READS)
     inputs: tuple[str, ...] = ("{data}",)
     if kd == "on":  # only distilled students read `kd`: KD settings never invalidate the other runs
-        reads = reads[:3] + ("kd",) + reads[3:]
+        reads += ("kd",)
         inputs += ("{teacher}",)
     return Stage(name, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs)
 
@@ -115,7 +120,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
         "--protocol {protocol} --batch-size {batch_size}",
         "aclnet evaluate --pred {pred} --gt {data} --split {split} --out {out}/metrics.json "
         "--curves {out}/curves.csv --per-image {out}/per_image.csv --workers {workers}",
-    ), ("predict.protocol", "predict.batch_size", "evaluate.workers"), ("predict", "evaluate"),
+    ), (), ("predict", "evaluate"),
         EVAL_DIR, EVAL_OUTPUTS,
         {"protocol": "predict.protocol", "batch_size": "predict.batch_size", "workers": "evaluate.workers"},
         ("{checkpoint}", "{data}")),
@@ -267,7 +272,7 @@ def get_key(params: dict, key: str) -> Any:
 
 def reads(stage: Stage, params: dict, **fields: Any) -> dict[str, Any]:
     """{key: value} of the params one job of ``stage`` reads; every key must exist."""
-    keys = [fill(key, **fields) for key in stage.reads]
+    keys = [fill(key, **fields) for key in stage.all_reads]
     if stage.name in REPORT_STAGES:
         keys[2:2] = [fill(REPORT_SOURCE, dataset=spec["dataset"]) for spec in params["tracks"].values()]
     return {key: get_key(params, key) for key in keys}
