@@ -92,13 +92,28 @@ def teacher_checkpoint(track: str) -> str:
     return plan.fill(plan.CHECKPOINT, track=track, run="teacher", seed=FIRST_SEED)
 
 
+def train_outputs(stage: str, run: str) -> list:
+    files = outputs_of(stage, track="{track}", run=run, seed="{seed}")
+    # config.yaml is the resolved recipe of the run: it goes into the HTML report.
+    config_yaml = plan.fill(f"{plan.TRAIN_DIR}/config.yaml", track="{track}", run=run, seed="{seed}")
+    return [report(path, caption="../report/config.rst", category="Configuration", subcategory="{track}")
+            if path == config_yaml else path for path in files]
+
+
+def train_log(run: str, kind: str = "logs") -> str:
+    return f"results/{kind}/train/{{track}}/{run}/seed{{seed}}.{'log' if kind == 'logs' else 'tsv'}"
+
+
+TRAIN_RESOURCES = dict(mem_mb=COMPUTE["train_mem_mb"], gpu=COMPUTE["train_gpus"])
+
+
 # Every output of the jobs before the report (tables and figures read subsets, by results root).
 ALL_OUTPUTS = plan.all_outputs(config, skip=plan.REPORT_STAGES)
 
 
 def outputs_under(*roots: str) -> list[str]:
     """The DAG's outputs inside ``roots`` (a stage that reads a whole results tree depends on these)."""
-    return [p for p in ALL_OUTPUTS if any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots)]
+    return [p for p in ALL_OUTPUTS if any(plan.under(p, r) for r in roots)]
 
 
 # The report's files (Snakemake lists them one by one for its HTML report; DVC tracks the folders).
@@ -139,8 +154,7 @@ def _stages_written_since(times: dict[str, int], since_ns: int) -> list[str]:
     fresh = {path for path, mtime_ns in times.items() if mtime_ns >= since_ns}
     with Repo(".") as repo:
         return [stage.addressing for stage in repo.index.stages
-                if any(path == out.def_path or path.startswith(out.def_path.rstrip("/") + "/")
-                       for out in stage.outs for path in fresh)]
+                if any(plan.under(path, out.def_path) for out in stage.outs for path in fresh)]
 
 
 def record_with_dvc() -> None:

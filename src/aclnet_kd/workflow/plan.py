@@ -39,6 +39,11 @@ ROLES = ("teacher", "student")  # params `models.<role>`; complexity is counted 
 STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
 
 
+def under(path: str, root: str) -> bool:
+    """True when ``path`` is ``root`` or inside it."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def template_regex(template: str) -> re.Pattern:
     """A template as a regex with one named group per field (``seed{seed}`` -> ``seed(?P<seed>...)``)."""
     parts = re.split(r"\{(\w+)\}", template)
