@@ -143,7 +143,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     text = render()
     if not args.check:
-        args.file.write_text(text)
+        from aclnet_kd.evaluate.io import atomic_write_texts  # here: cv2 is not needed for --check
+
+        atomic_write_texts({args.file: text})  # all or nothing
         print(f"wrote {args.file}")
         return 0
     current = args.file.read_text() if args.file.is_file() else ""
