@@ -1,24 +1,32 @@
 # The aclnet-kd DAG: prepare -> teacher -> students (per seed) -> predict + evaluate -> complexity, latency -> tables
-# -> figures. Every job runs `aclnet` commands (predict_evaluate: two, back to back); dvc.yaml runs the same
-# commands with the same paths (tests/workflow/test_dag.py proves it). Run:  snakemake --cores all [--configfile config/X.yaml]
-from snakemake.utils import validate
+# -> figures. Every job runs `aclnet` commands (predict_evaluate: two, back to back). Each stage's command,
+# outputs and params keys are written once, in src/aclnet_kd/workflow/plan.py; the rules here and dvc.yaml
+# (rendered by `aclnet dvc-yaml`) both follow from it. Run:  snakemake --cores all [--configfile config/X.yaml]
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+from aclnet_kd.config import validate_params
+from aclnet_kd.errors import AclnetError
+
+min_version("8.20")
 
 configfile: "params.yaml"
 report: "workflow/report/workflow.rst"
-validate(config, "workflow/schemas/params.schema.yaml")
+try:
+    validate_params(config)  # the same check, and message, as every `aclnet` command (aclnet_kd.config)
+except AclnetError as err:
+    raise WorkflowError(str(err)) from None
 
-include: "rules/common.smk"
-include: "rules/prepare.smk"
-include: "rules/train.smk"
-include: "rules/predict_evaluate.smk"
-include: "rules/complexity.smk"
-include: "rules/latency.smk"
-include: "rules/tables.smk"
-include: "rules/figures.smk"
+include: "workflow/rules/common.smk"
+# One file per stage (its rule(s)); a new stage's file is picked up here without an edit.
+for _rules in sorted(Path(workflow.basedir, "workflow", "rules").glob("*.smk")):
+    if _rules.name != "common.smk":
+        include: str(_rules)
 
 
 rule all:
     input:
-        TABLES,
-        FIGURES,
+        FINAL,
     default_target: True

@@ -9,8 +9,9 @@ The package mirrors the pipeline's DAG:
     evaluate/  saliency-map prediction and PySODMetrics evaluation
     report/    the paper's tables (reported against reproduced) and figures
 
-``import aclnet_kd`` loads neither torch nor timm (the ONNX inference path runs without them);
-importing ``aclnet_kd.models`` registers the Shunted variants in timm's model registry.
+``import aclnet_kd`` loads neither torch nor timm: the ONNX inference path runs without them, and the
+Snakefile imports ``aclnet_kd.workflow.plan`` on every `snakemake -n`. Importing ``aclnet_kd.models``
+registers the Shunted variants in timm's model registry.
 """
 
 __version__ = "0.1.0"

@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "latency": ("aclnet_kd.deploy.latency", "time a model at batch 1 on this CPU (ms/image, for Table I)"),
     "tables": ("aclnet_kd.report.tables", "write Table I / Table II, reported against reproduced"),
     "figures": ("aclnet_kd.report.figures", "write PR curves, qualitative grids and training curves"),
+    "dvc-yaml": ("aclnet_kd.workflow.dvc_yaml", "render dvc.yaml from the workflow plan (--check: compare)"),
 }
 
 

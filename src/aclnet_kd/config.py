@@ -1,19 +1,26 @@
-"""Plain-YAML params: load, merge presets, and read sections with errors that name the key.
+"""Plain-YAML params: load, merge presets, validate, and read sections with errors that name the key.
 
 ``params.yaml`` is the single source of truth. Presets (``config/smoke.yaml``, ``config/paper.yaml``) are
-extra YAML files deep-merged over it, in order. Nothing here executes config.
+extra YAML files deep-merged over it, in order. The merged params are checked once, against
+``workflow/schemas/params.schema.yaml`` (jsonschema) plus the cross-references a schema cannot express, by
+every command that reads them and by the Snakefile: `snakemake`, `dvc repro` and a hand-run `aclnet`
+command all fail with the same message. Nothing here executes config.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from aclnet_kd.errors import AclnetError
+
+# The repository's schema (the package is installed from the repository, editable).
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -40,14 +47,66 @@ def load_yaml(path: str | os.PathLike) -> dict:
     return data
 
 
-def load_params(paths: list[str | os.PathLike] | str | os.PathLike) -> dict:
-    """Load one or more params files, later files deep-merged over earlier ones."""
+def load_params(paths: list[str | os.PathLike] | str | os.PathLike, validate: bool = True) -> dict:
+    """Load one or more params files, later files deep-merged over earlier ones, and validate the result
+    (``validate=False``: a partial file, e.g. a preset on its own)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     params: dict = {}
     for path in paths:
         params = deep_merge(params, load_yaml(path))
+    if validate:
+        validate_params(params, " + ".join(str(p) for p in paths))
     return params
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _schema_errors(params: dict) -> list[str]:
+    import jsonschema  # here: the Snakefile and every command import this module; only loading validates
+
+    if not SCHEMA.is_file():
+        raise AclnetError(f"{SCHEMA}: params schema not found (install the package from the repository)")
+    validator = jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA.read_text()))
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
+    lines = []
+    for error in errors:
+        key = ".".join(map(str, error.absolute_path))
+        line = f"{key or '<top level>'}: {error.message}"
+        if error.validator == "additionalProperties":  # name the full dotted key of each misspelt one
+            extra = re.findall(r"'([^']+)'", error.message.rpartition("(")[2])
+            line += f" (unknown key {', '.join(f'{key}.{name}'.lstrip('.') for name in extra)})"
+        if error.validator == "type" and isinstance(error.instance, str) and _is_number(error.instance):
+            line += f" (YAML 1.1 reads {error.instance} as text: write it with a dot, e.g. 1.0e-4)"
+        lines.append(line)
+    return lines
+
+
+def _reference_errors(params: dict) -> list[str]:
+    """What the schema cannot see: a track names a dataset that exists; the launcher fits the GPU count."""
+    errors = [f"tracks.{track}.dataset: '{spec['dataset']}' is not a key of 'datasets'"
+              for track, spec in params["tracks"].items() if spec["dataset"] not in params["datasets"]]
+    gpus, launcher = params["compute"]["train_gpus"], params["compute"]["launcher"]
+    if gpus > 1 and f"--nproc_per_node {gpus}" not in launcher and f"--nproc_per_node={gpus}" not in launcher:
+        errors.append(f"compute.launcher: train_gpus is {gpus}, so training needs "
+                      f"'torchrun --standalone --nproc_per_node {gpus} -m aclnet_kd.cli' (got '{launcher}')")
+    if gpus <= 1 and launcher != "aclnet":
+        errors.append(f"compute.launcher: '{launcher}' needs compute.train_gpus > 1 (got {gpus})")
+    return errors
+
+
+def validate_params(params: dict, source: str = "params") -> None:
+    """Check merged params against the schema and the cross-references; one AclnetError lists every
+    problem, each led by its dotted key."""
+    errors = _schema_errors(params) or _reference_errors(params)
+    if errors:
+        raise AclnetError(f"{source}: invalid params ({SCHEMA.name}):\n  " + "\n  ".join(errors))
 
 
 def section(params: dict, dotted_key: str, source: str = "params") -> Any:

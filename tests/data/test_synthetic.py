@@ -73,13 +73,13 @@ def test_sod_test_sets_differ_in_depth_quality():
 
 
 def test_prepare_from_params_builds_both_synthetic_datasets(tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        "datasets:\n"
-        "  rail: {source: synthetic-rail, seed: 0, image_size: 64, num_train: 8, num_test: 3, val_size: 2,"
-        " cache_size: 48, depth_polarity: near_dark, expected: {train: 8, test: 3}}\n"
-        "  sod: {source: synthetic-sod, seed: 1, image_size: 64, num_train: 6, num_test: 2, val_size: 1,"
-        " cache_size: 48}\n")
+    from params_helper import write_params
+
+    params = write_params(tmp_path / "params.yaml", {"datasets": {
+        "rail": {"source": "synthetic-rail", "seed": 0, "image_size": 64, "num_train": 8, "num_test": 3,
+                 "val_size": 2, "cache_size": 48, "depth_polarity": "near_dark", "expected": {"train": 8, "test": 3}},
+        "sod": {"source": "synthetic-sod", "seed": 1, "image_size": 64, "num_train": 6, "num_test": 2,
+                "val_size": 1, "cache_size": 48}}})
     for name in ("rail", "sod"):
         code = cli.main(["prepare", "--params", str(params), "--dataset", name, "--out", str(tmp_path / "prep" / name),
                          "--raw-out", str(tmp_path / "raw" / name)])

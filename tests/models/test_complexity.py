@@ -71,3 +71,25 @@ def test_cli_rejects_bad_size(tmp_path: Path) -> None:
     out = tmp_path / "x.json"
     assert cli.main(["complexity", "--model", "aclnet_s", "--size", "100", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_role_counts_the_configured_backbone(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The workflow's complexity stage counts `models.<role>` as configured (the smoke preset's teacher is
+    Shunted-T, not the default Shunted-B)."""
+    repo = Path(__file__).resolve().parents[2]
+    params = [str(repo / "params.yaml"), str(repo / "config" / "smoke.yaml")]
+    from aclnet_kd.config import load_params
+
+    assert load_params(params)["models"]["teacher"]["backbone"] == "shunted_t"
+    out = tmp_path / "aclnet_t.json"
+    args = ["complexity", "--size", "64", "--out", str(out)]
+    assert cli.main(args + ["--params", params[0], "--params", params[1], "--role", "teacher"]) == 0
+    configured = json.loads(out.read_text())
+    assert cli.main(args + ["--model", "aclnet_t", "--backbone", "shunted_t"]) == 0
+    by_hand = json.loads(out.read_text())
+    assert cli.main(args + ["--model", "aclnet_t"]) == 0
+    default = json.loads(out.read_text())
+    assert configured["backbone"] == "shunted_t" and configured["params"] == by_hand["params"]
+    assert configured["params"] < default["params"]  # Shunted-T is smaller than the default Shunted-B
+    capsys.readouterr()
+    assert cli.main(args + ["--params", params[0], "--role", "teacher", "--model", "aclnet_t"]) == 2

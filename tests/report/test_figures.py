@@ -50,8 +50,11 @@ def build_results(root: Path) -> Path:
         (train / "run.json").write_text(json.dumps({"dataset": "tiny-rail", "synthetic": True,
                                                     "selection": {"protocol": "best_val"}, "selected_epoch": 4}))
     params = root / "params.yaml"
-    params.write_text(yaml.safe_dump({"seeds": [0], "figures": {"qualitative_images": 2},
-                                      "tracks": {"rail": {"dataset": "tiny-rail", "test_splits": ["test"]}}}))
+    from params_helper import write_params
+
+    write_params(params, {"seeds": [0], "figures": {"qualitative_images": 2},
+                          "datasets": {"tiny-rail": {"source": "synthetic-rail"}},
+                          "tracks": {"rail": {"dataset": "tiny-rail", "test_splits": ["test"]}}})
     return params
 
 

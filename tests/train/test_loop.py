@@ -155,8 +155,9 @@ def test_finished_run_is_a_noop_and_settings_are_guarded(params, tiny_data, tmp_
 
 
 def test_cli_bad_params_exit_2_without_output(params, tiny_data, tmp_path, capsys):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("train:\n  learning_rate: 0.1\n")
+    from params_helper import write_params
+
+    bad = write_params(tmp_path / "bad.yaml", {"train": {"learning_rate": 0.1}})
     out = tmp_path / "out"
     code = aclnet_main(["train", "--role", "student", "--data", str(tiny_data), "--out", str(out),
                         "--params", str(bad)])

@@ -1,10 +1,11 @@
-"""Recipe resolution: merge order, key checks that name the key, --kd-weights, the release's lr schedule."""
+"""Recipe resolution: merge order, key checks that name the key (the params schema, checked once when the
+params are loaded), --kd-weights, the release's lr schedule."""
 
 from __future__ import annotations
 
 import pytest
 
-from aclnet_kd.config import deep_merge
+from aclnet_kd.config import deep_merge, validate_params
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.train.recipe import parse_kd_weights, resolve_recipe
 
@@ -33,18 +34,19 @@ def test_merge_order_train_role_track(params):
     ({"kd": {"temperature": 1.0}}, "kd.temperature"),
 ])
 def test_bad_keys_raise_naming_the_key(params, edit, key):
+    validate_params(params)
     with pytest.raises(AclnetError, match=key.replace(".", r"\.")):
-        resolve_recipe(deep_merge(params, edit), "student", kd=True, track="rail")
+        validate_params(deep_merge(params, edit))
 
 
 def test_missing_key_and_yaml_text_number(params):
     del params["train"]["lr_step"]
-    with pytest.raises(AclnetError, match=r"missing key 'train\.lr_step'"):
-        resolve_recipe(params, "teacher")
+    with pytest.raises(AclnetError, match=r"train: 'lr_step' is a required property"):
+        validate_params(params)
     params["train"]["lr_step"] = 20
     params["train"]["lr"] = "1e-4"  # what YAML makes of `lr: 1e-4`
     with pytest.raises(AclnetError, match=r"train\.lr.*1\.0e-4"):
-        resolve_recipe(params, "teacher")
+        validate_params(params)
 
 
 def test_role_and_kd_combinations(params):
@@ -80,11 +82,14 @@ def test_lr_schedule_matches_release(params):
 
 def test_kd_section_is_read_by_the_distilled_student_only(params):
     # The workflow tracks `kd` as a param of the distilled runs only: other runs must not depend on it.
-    broken = deep_merge(params, {"kd": {"weights": {"kl": 1.0}}})
-    teacher = resolve_recipe(broken, "teacher")
+    changed = deep_merge(params, {"kd": {"tau": 2.0, "weights": {"cld": 0.5}}})
+    assert resolve_recipe(changed, "teacher") == resolve_recipe(params, "teacher")
+    assert resolve_recipe(changed, "student") == resolve_recipe(params, "student")
+    teacher = resolve_recipe(changed, "teacher")
     assert teacher.kd_weights is None and teacher.train_kd_modules is None
-    with pytest.raises(AclnetError, match=r"kd\.weights\.kl"):
-        resolve_recipe(broken, "student", kd=True)
+    assert resolve_recipe(changed, "student", kd=True).kd_tau == 2.0
+    with pytest.raises(AclnetError, match=r"kd\.weights\.kl"):  # a bad kd section fails when loaded
+        validate_params(deep_merge(params, {"kd": {"weights": {"kl": 1.0}}}))
 
 
 def test_paper_preset_sod_track_follows_the_release_config(repo_root):
@@ -92,7 +97,7 @@ def test_paper_preset_sod_track_follows_the_release_config(repo_root):
     # lr x 0.1 every 60 epochs; the rail track keeps the distillation script's x 0.5 every 20, no clipping.
     from aclnet_kd.config import load_params
 
-    params = deep_merge(load_params(repo_root / "params.yaml"), load_params(repo_root / "config" / "paper.yaml"))
+    params = load_params([repo_root / "params.yaml", repo_root / "config" / "paper.yaml"])
     for role in ("teacher", "student"):
         sod = resolve_recipe(params, role, track="sod")
         assert (sod.epochs, sod.lr, sod.batch_size, sod.image_size, sod.grad_clip) == (200, 1e-4, 4, 320, 0.5)

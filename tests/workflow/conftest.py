@@ -63,7 +63,7 @@ def working_tree_files() -> list[str]:
 
 
 def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict | None = None,
-              files: list[str] | None = None) -> Path:
+              files: list[str] | None = None, validate: bool = True) -> Path:
     """Copy the working tree into ``dest`` (a git repo with one commit). A preset is merged INTO params.yaml,
     the way a DVC user applies one (docs/workflow.md), so Snakemake and DVC run the very same commands."""
     from aclnet_kd.config import deep_merge, load_params
@@ -73,7 +73,7 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / name, target)
-    params = load_params([dest / "params.yaml"] + ([dest / preset] if preset else []))
+    params = load_params([dest / "params.yaml"] + ([dest / preset] if preset else []), validate=validate)
     if edit:
         params = deep_merge(params, edit)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -88,18 +88,22 @@ LOG_REDIRECT = re.compile(r"\s*>>?\s*\S+\s+2>&1")
 
 
 def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
-    """Every job of the DAG as Snakemake plans it (`-n --forceall -p`): rule, command, inputs, outputs."""
+    """Every job of the DAG as Snakemake plans it (`-n --forceall -p`): rule, command, inputs, outputs,
+    wildcards."""
     proc = run([str(BIN_DIR / "snakemake"), "-n", "--forceall", "--printshellcmds", "--cores", "1",
                 *(extra or [])], workdir, timeout=120)
     jobs, job = [], None
     for line in proc.stdout.splitlines():
         head = re.match(r"^(?:local)?rule (\w+):$", line)
         if head:
-            job = {"rule": head.group(1), "input": [], "output": [], "cmd": None}
+            job = {"rule": head.group(1), "input": [], "output": [], "cmd": None, "wildcards": {}}
             jobs.append(job)
         elif job is not None and re.match(r"^    (input|output): ", line):
             key, _, value = line.strip().partition(": ")
             job[key] = [item.strip() for item in value.split(",") if item.strip()]
+        elif job is not None and line.startswith("    wildcards: "):
+            pairs = [item.strip().partition("=") for item in line.split(": ", 1)[1].split(",")]
+            job["wildcards"] = {key: value for key, _, value in pairs}
         elif job is not None and line.startswith("Shell command: "):
             job["cmd"] = LOG_REDIRECT.sub("", line[len("Shell command: "):]).strip()
     return [job for job in jobs if job["rule"] != "all"]

@@ -1,15 +1,23 @@
-"""One DAG, two front ends: Snakemake's plan and DVC's stages must be the same jobs, commands and edges.
+"""One DAG, two front ends: Snakemake's plan and DVC's stages must be the same jobs, commands, edges,
+params keys and code deps.
 
 Each side is read through its own tool (`snakemake -n -p` for the rules, DVC's own resolver for dvc.yaml),
 never from the other's file. Checked for the default params, the smoke preset, and a wider setting (three
-seeds, the three KD ablations) that exercises every foreach / matrix.
+seeds, the three KD ablations, four test splits) that exercises every foreach / matrix: dvc.yaml is
+rendered once, and a changed params.yaml needs no new render.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import copy_repo, dvc_stages, snakemake_jobs, under
+
+from aclnet_kd.cli import SUBCOMMANDS
+from aclnet_kd.workflow import plan
+from aclnet_kd.workflow.dvc_yaml import module_closure
 
 LIGHT_FILES = ["Snakefile", "dvc.yaml", "params.yaml", "config/smoke.yaml", "config/paper.yaml",
                ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"]
@@ -17,14 +25,15 @@ ABLATIONS = {"kd_cld": "cld=1,mgmd=0,atd=0", "kd_mgmd": "cld=0,mgmd=1,atd=0", "k
 CASES = {
     "default": dict(preset=None, edit=None),
     "smoke": dict(preset="config/smoke.yaml", edit=None),
-    "seeds+ablations": dict(preset="config/smoke.yaml", edit={"seeds": [0, 1, 2], "ablations": ABLATIONS}),
+    "seeds+ablations": dict(preset="config/smoke.yaml", edit={
+        "seeds": [0, 1, 2], "ablations": ABLATIONS, "tracks": {"sod": {"test_splits": ["NJU2K", "NLPR", "STERE", "SIP"]}},
+        }),
 }
 
 
 def _light_copy(tmp_path, preset, edit):
     from conftest import REPO_ROOT
-    files = LIGHT_FILES + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "rules").glob("*.smk")]
-    files += [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
+    files = LIGHT_FILES + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
     return copy_repo(tmp_path / "repo", preset=preset, edit=edit, files=files)
 
 
@@ -54,6 +63,8 @@ def test_same_commands(both):
     if case == "seeds+ablations":
         # 2 tracks x (teacher + 2 student runs x 3 seeds + 3 ablations) trainings
         assert sum(cmd.split()[1] == "train" for cmd in snake) == 2 * (1 + 6 + 3)
+        # (1 + 6 + 3) models x (1 rail split + 4 sod splits)
+        assert sum(cmd.split()[1] == "predict" for cmd in snake) == 10 * 5
 
 
 def test_same_stage_kinds(both):
@@ -62,8 +73,8 @@ def test_same_stage_kinds(both):
     by_cmd = {stage["cmd"]: stage["name"] for stage in stages}
     for job in jobs:
         group = by_cmd[job["cmd"]].split("@")[0]
-        for suffix in ("_rail", "_sod"):
-            group = group.removesuffix(suffix)
+        for track in plan.TRACKS:
+            group = group.removesuffix(f"_{track}")
         group = {"predict_evaluate_teacher": "predict_evaluate",
                  "predict_evaluate_ablation": "predict_evaluate"}.get(group, group)
         assert group == job["rule"], f"{job['cmd']}: Snakemake rule {job['rule']} vs DVC stage {by_cmd[job['cmd']]}"
@@ -97,16 +108,53 @@ def test_same_edges(both):
             assert _producer(path, outputs), f"{job['rule']}: input {path} has no producer"
 
 
-def test_dvc_params_exist(both):
-    """Every `params:` key in dvc.yaml names a value of params.yaml (a typo would silently track nothing),
-    and every stage but complexity (which reads no params) lists some."""
+def test_same_params_keys(both):
+    """Each DVC stage lists the params keys that the plan gives the Snakemake job running the same command
+    (its rule and wildcards), and each names a value of params.yaml (a misspelt key would track nothing).
+    That each rule's `params: reads` reruns on exactly these keys is exercised by the e2e tests."""
     import yaml
 
-    from aclnet_kd.config import section
-
-    _, _, stages, repo = both
+    _, jobs, stages, repo = both
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    role_of_model = {params["models"][role]["name"]: role for role in plan.ROLES}
+    dvc_params = {stage["cmd"]: stage["params"] for stage in stages}
+    for job in jobs:
+        fields = dict(job["wildcards"])
+        if "track" in fields:
+            fields["dataset"] = params["tracks"][fields["track"]]["dataset"]
+        if "model" in fields:
+            fields["role"] = role_of_model[fields["model"]]
+        keys = plan.reads(plan.STAGES[job["rule"]], params, **fields)  # raises on a key params.yaml lacks
+        assert keys, f"{job['rule']}: no params keys"
+        assert sorted(keys) == dvc_params[job["cmd"]], job["cmd"]
+
+
+def _source_files(deps: list[str]) -> set[str]:
+    """The .py files a list of code deps (folders or files under src/) stands for."""
+    from conftest import REPO_ROOT
+
+    files = set()
+    for dep in deps:
+        path = REPO_ROOT / dep
+        files |= {str(p.relative_to(REPO_ROOT)) for p in path.rglob("*.py")} if path.is_dir() else {dep}
+    return files
+
+
+def test_code_deps_cover_what_each_command_imports(both):
+    """A stage's code deps hold every module its `aclnet` commands import, transitively (config.py,
+    checkpoint.py, errors.py, data/, ...): a change to any of them reruns the stage in `dvc repro`."""
+    from conftest import REPO_ROOT
+
+    _, _, stages, _ = both
     for stage in stages:
-        for key in stage["params"]:
-            section(params, key)  # raises naming the key
-        assert stage["params"] or stage["name"].startswith("complexity"), f"{stage['name']} lists no params"
+        code = [dep for dep in stage["deps"] if dep.startswith("src/")]
+        words = stage["cmd"].split()
+        subcommands = [words[i + 1] for i, word in enumerate(words[:-1])
+                       if word in ("aclnet", "aclnet_kd.cli") and words[i + 1] in SUBCOMMANDS]
+        assert subcommands, stage["cmd"]
+        imported = module_closure([SUBCOMMANDS[name][0] for name in subcommands])
+        needed = {str(Path("src", *m.split(".")).with_suffix(".py")) for m in imported}
+        needed = {p if (REPO_ROOT / p).is_file() else p.removesuffix(".py") + "/__init__.py" for p in needed}
+        needed.discard("src/aclnet_kd/__init__.py")
+        missing = needed - _source_files(code)
+        assert not missing, f"{stage['name']}: code deps {code} leave out {sorted(missing)}"

@@ -113,13 +113,18 @@ def test_table_setting_reruns_only_tables(snake_repo):
     _assert_both_idle(repo)
 
 
-def test_dvc_repro_after_snakemake_leaves_snakemake_idle(snake_repo):
-    """Snakemake recorded the tables with the old setting; DVC reruns them with a new one. Snakemake must
-    not plan them again from its outdated record."""
+def test_dvc_repro_after_snakemake_then_touch_leaves_both_idle(snake_repo):
+    """Snakemake recorded the tables with the old setting; DVC reruns them with a new one. Snakemake's own
+    record is then outdated, and it plans the tables again; `snakemake --touch` (the one command after
+    switching front ends, docs/workflow.md) records today's params without running anything."""
     repo, _ = snake_repo
     _set_param(repo, "tables", "decimals", 4)
     out = run([DVC, "repro"], repo, timeout=300).stdout
     assert out.count("Running stage") == 1 and "Running stage 'tables'" in out, out[-2000:]
+    table = (repo / "results/tables/table1.md").read_text()
+    assert _planned_rules(repo) == {"tables"}  # Snakemake's record still has decimals 2
+    run([SNAKEMAKE, "--touch", "--cores", "1"], repo, timeout=120)
+    assert (repo / "results/tables/table1.md").read_text() == table  # touched, not rerun
     _assert_both_idle(repo)
 
 

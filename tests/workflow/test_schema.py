@@ -1,7 +1,6 @@
-"""params.yaml is checked against workflow/schemas/params.schema.yaml before any job starts.
-
-Bad params make `snakemake -n` fail with a message naming the key, and no job is planned. The presets and
-the default pass.
+"""params.yaml is checked against workflow/schemas/params.schema.yaml, once per command, in
+aclnet_kd.config.load_params: `snakemake -n`, `dvc repro` and a hand-run `aclnet` command fail with the
+same message naming the key, before any job or output. The presets and the default pass.
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ SCHEMA = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
 
 
 def _validate(params: dict) -> None:
-    from snakemake.utils import validate
-    validate(params, str(SCHEMA))
+    from aclnet_kd.config import SCHEMA as USED, validate_params
+    assert USED == SCHEMA
+    validate_params(params)
 
 
 def _params(*presets: str) -> dict:
@@ -37,12 +37,14 @@ def test_default_and_presets_are_valid(presets):
     ({"datasets": {"synthetic-rail": {"source": "rail", "root": None}}}, ["root"]),
     ({"ablations": {"kd_cld": "cld=one"}}, ["kd_cld"]),
     ({"compute": {"train_gpus": 1.5}}, ["train_gpus"]),
+    ({"tracks": {"rail": {"dataset": "nope"}}}, ["tracks.rail.dataset: 'nope' is not a key of 'datasets'"]),
+    ({"compute": {"launcher": "torchrun --standalone --nproc_per_node 2 -m aclnet_kd.cli"}}, ["compute.launcher"]),
 ])
 def test_schema_rejects_and_names_the_key(edit, names):
     from aclnet_kd.config import deep_merge
-    from snakemake.exceptions import WorkflowError
+    from aclnet_kd.errors import AclnetError
 
-    with pytest.raises(WorkflowError) as err:
+    with pytest.raises(AclnetError) as err:
         _validate(deep_merge(_params(), edit))
     for name in names:
         assert name in str(err.value)
@@ -52,9 +54,8 @@ LIGHT = ["Snakefile", "params.yaml", ".dvc/config", ".dvcignore"]
 
 
 def _light_copy(tmp_path, edit):
-    files = LIGHT + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "rules").glob("*.smk")]
-    files += [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
-    return copy_repo(tmp_path / "repo", preset=None, edit=edit, files=files)
+    files = LIGHT + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
+    return copy_repo(tmp_path / "repo", preset=None, edit=edit, files=files, validate=False)
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -77,7 +78,7 @@ def test_preset_via_configfile_matches_merged_params(tmp_path):
     that every command also reads the preset."""
     from conftest import snakemake_jobs
 
-    files = LIGHT + ["config/smoke.yaml"] + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "rules").glob("*.smk")]
+    files = LIGHT + ["config/smoke.yaml"]
     files += [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
     plain = copy_repo(tmp_path / "plain", preset=None, files=files)
     merged = copy_repo(tmp_path / "merged", preset="config/smoke.yaml", files=files)
@@ -86,3 +87,20 @@ def test_preset_via_configfile_matches_merged_params(tmp_path):
     assert [c.replace(" --params config/smoke.yaml", "") for c in via_cli] == via_merge
     assert sum("--params config/smoke.yaml" in c for c in via_cli) >= 6  # prepare, train, tables, figures
     assert yaml.safe_load((merged / "params.yaml").read_text())["train"]["epochs"] == 1
+
+
+def test_every_front_end_gives_the_same_error(tmp_path):
+    """Bad params: `snakemake -n`, `dvc repro` and a hand-run `aclnet` command all stop with the message of
+    config.validate_params, and nothing is written."""
+    files = LIGHT + ["dvc.yaml"] + [str(p.relative_to(REPO_ROOT)) for folder in ("workflow", "src")
+                                    for p in (REPO_ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in str(p)]
+    repo = copy_repo(tmp_path / "repo", preset=None, edit={"predict": {"protokol": "sigmoid"}}, files=files,
+                     validate=False)
+    message = "predict: Additional properties are not allowed ('protokol' was unexpected)"
+    snake = run([str(BIN_DIR / "snakemake"), "-n", "--cores", "1"], repo, timeout=60, check=False)
+    by_hand = run([str(BIN_DIR / "aclnet"), "prepare", "--params", "params.yaml", "--dataset", "synthetic-rail",
+                   "--out", "data/prepared/synthetic-rail"], repo, timeout=120, check=False)
+    dvc = run([str(BIN_DIR / "dvc"), "repro", "prepare@rail"], repo, timeout=120, check=False)
+    for proc in (snake, by_hand, dvc):
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    assert not (repo / "data" / "prepared").exists()

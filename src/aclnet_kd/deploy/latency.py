@@ -1,6 +1,7 @@
 """``aclnet latency``: milliseconds per image of a model at batch 1 on this machine's CPU, for Table I.
 
     aclnet latency --model aclnet_s --size 256 [--threads N] --out results/latency/aclnet_s.json
+    aclnet latency --params params.yaml --role student --size 256 --out ...   (the model of `models.student`)
 
 PyTorch eager fp32 in inference mode, warm-up calls excluded, median and p90 over the timed calls, with the
 thread count and the CPU's name recorded beside them. The weights are random: a dense fp32 forward does the
@@ -68,28 +69,34 @@ def eager_latency(model_name: str, size: int, threads: int, warmup: int, iters: 
     inputs = [torch.randn(1, 3, size, size)] + ([torch.rand(1, 1, size, size)] if model.is_rgbd else [])
     with torch.inference_mode():
         times = time_calls(lambda: model(*inputs), warmup, iters)
-    return {"model": model_name, "backend": "pytorch eager fp32", "input_size": size, "batch": 1,
-            "threads": torch.get_num_threads(), "cpu": cpu_name(), "torch": torch.__version__,
-            "warmup_calls": warmup, **summarise(times)}
+    return {"model": model_name, **({"backbone": backbone} if backbone else {}), "backend": "pytorch eager fp32",
+            "input_size": size, "batch": 1, "threads": torch.get_num_threads(), "cpu": cpu_name(),
+            "torch": torch.__version__, "warmup_calls": warmup, **summarise(times)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from aclnet_kd.models import MODEL_NAMES
 
-    parser.add_argument("--model", required=True, choices=MODEL_NAMES, help="model name for build_model")
+    parser.add_argument("--model", choices=MODEL_NAMES, help="model name for build_model")
     parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (default 0: torch's default, "
                         "one per core)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     parser.add_argument("--iters", type=int, default=20, help="timed calls (default 20)")
     parser.add_argument("--backbone", default=None, help="backbone override (a Shunted variant or timm name)")
+    parser.add_argument("--params", action="append", type=Path,
+                        help="with --role: time the model configured in params `models.<role>` (repeatable)")
+    parser.add_argument("--role", choices=("teacher", "student"), help="which model of params `models`")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
 
 
 def main(args: argparse.Namespace) -> int:
     if args.size < 32 or args.size % 32:
         raise AclnetError(f"--size {args.size}: must be a positive multiple of 32")
-    result = eager_latency(args.model, args.size, args.threads, args.warmup, args.iters, args.backbone)
+    from aclnet_kd.models.complexity import model_config  # the same model choice as `aclnet complexity`
+
+    name, cfg = model_config(args)
+    result = eager_latency(name, args.size, args.threads, args.warmup, args.iters, cfg.get("backbone"))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:

@@ -1,6 +1,7 @@
 """`aclnet complexity`: parameters and MACs of a model, counted with torch.utils.flop_counter.
 
-    aclnet complexity --model aclnet_t --size 256 [--out results/complexity/aclnet_t.json]
+    aclnet complexity --model aclnet_t [--backbone NAME] --size 256 [--out results/complexity/aclnet_t.json]
+    aclnet complexity --params params.yaml --role teacher --size 256 --out ...   (the model of `models.teacher`)
 
 prints one JSON object: model, input_size, batch, params, params_m, macs_g (every MAC, batch 1),
 macs_g_excl_matmul (thop's convention, the one papers usually report: batched matmuls, i.e. attention and
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from aclnet_kd.config import load_params, section
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.models import MODEL_NAMES, build_model
 
@@ -81,17 +83,35 @@ def measure_complexity(model: torch.nn.Module, size: int, rgbd: bool | None = No
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, choices=MODEL_NAMES, help="model name for build_model")
+    parser.add_argument("--model", choices=MODEL_NAMES, help="model name for build_model")
     parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
     parser.add_argument("--backbone", default=None, help="backbone override (a Shunted variant or timm name)")
+    parser.add_argument("--params", action="append", type=Path,
+                        help="with --role: count the model configured in params `models.<role>` (repeatable)")
+    parser.add_argument("--role", choices=("teacher", "student"), help="which model of params `models`")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
 
 
+def model_config(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """(model name, build_model cfg) from --params/--role (the workflow's configured backbone) or --model."""
+    if (args.params is None) != (args.role is None):
+        raise AclnetError("--params and --role go together")
+    if args.role is not None:
+        if args.model or args.backbone:
+            raise AclnetError("--role takes the model and backbone from params; leave out --model/--backbone")
+        spec = section(load_params(args.params), f"models.{args.role}")
+        # Only what changes the architecture: pretrained weights would not change the count.
+        return spec["name"], {k: spec[k] for k in ("backbone",) if spec.get(k)}
+    if args.model is None:
+        raise AclnetError("give --model NAME, or --params FILE --role ROLE")
+    return args.model, ({"backbone": args.backbone} if args.backbone else {})
+
+
 def main(args: argparse.Namespace) -> int:
-    cfg = {"backbone": args.backbone} if args.backbone else {}
+    name, cfg = model_config(args)
     with torch.device("meta"):  # shapes only: no weights allocated, no init cost
-        model = build_model(args.model, **cfg)
-    result = {"model": args.model, **measure_complexity(model, args.size)}
+        model = build_model(name, **cfg)
+    result = {"model": name, **cfg, **measure_complexity(model, args.size)}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:

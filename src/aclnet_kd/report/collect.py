@@ -24,10 +24,13 @@ import numpy as np
 
 from aclnet_kd.config import section
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.workflow.plan import PAPER_TABLES, RUN_SUBDIR, SEED_DIR  # noqa: F401  (PAPER_TABLES: re-export)
 
 # The paper's model names for our runs.
 RUN_LABELS = {"teacher": "ACLNet-T", "student": "ACLNet-S", "student_kd": "ACLNet-S*"}
-# KD-loss ablation rows, in table order ("student" is label-only, "student_kd" has every KD loss).
+# KD-loss ablation rows, in table order ("student" is label-only, "student_kd" has every KD loss). The
+# paper's three ablations have these labels; any other `kd_*` run of params `ablations` is labelled by its
+# --kd-weights value (ablation_runs).
 ABLATION_RUNS = {
     "student": "label only (ACLNet-S)",
     "kd_cld": "label + CLD",
@@ -35,9 +38,15 @@ ABLATION_RUNS = {
     "kd_atd": "label + ATD",
     "student_kd": "label + CLD + MGMD + ATD (ACLNet-S*)",
 }
-# Which paper table a track reproduces.
-PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
-SEED_DIR = re.compile(r"^seed(\d+)$")
+
+
+def ablation_runs(params: dict) -> dict[str, str]:
+    """{run: row label} of the ablation table: label only, the paper's three, each configured ablation (in
+    params order), all KD losses."""
+    custom = {run: f"{run} ({weights})" for run, weights in (params.get("ablations") or {}).items()
+              if run not in ABLATION_RUNS}
+    rows = dict(list(ABLATION_RUNS.items())[:-1])
+    return {**rows, **custom, "student_kd": ABLATION_RUNS["student_kd"]}
 
 
 def read_json(path: str | os.PathLike) -> dict:
@@ -126,15 +135,20 @@ class RunResults:
         }
 
 
+def run_dir(root: Path, track: str, run: str, seed: int) -> Path:
+    """``<root>/<track>/<run>/seed<k>`` (plan.RUN_SUBDIR)."""
+    return Path(root) / RUN_SUBDIR.format(track=track, run=run, seed=seed)
+
+
 def seed_dirs(root: Path, track: str, run: str) -> dict[int, Path]:
-    folder = Path(root) / track / run
+    folder = run_dir(root, track, run, 0).parent
     if not folder.is_dir():
         return {}
     found = {}
     for child in folder.iterdir():
         match = SEED_DIR.match(child.name)
-        if match and child.is_dir():
-            found[int(match.group(1))] = child
+        if match and match.group("seed").isdigit() and child.is_dir():
+            found[int(match.group("seed"))] = child
     return dict(sorted(found.items()))
 
 
@@ -170,8 +184,8 @@ def collect_run(eval_root: Path, train_root: Path | None, track: str, run: str, 
                 if not isinstance(data.get(key), (int, float)):
                     raise AclnetError(f"{folder / split / 'metrics.json'}: missing or non-numeric '{key}'")
             metrics[split].append({k: float(v) for k, v in data.items() if isinstance(v, (int, float))})
-        if train_root is not None and (Path(train_root) / track / run / f"seed{seed}" / "run.json").is_file():
-            run_info[seed] = read_json(Path(train_root) / track / run / f"seed{seed}" / "run.json")
+        if train_root is not None and (run_dir(train_root, track, run, seed) / "run.json").is_file():
+            run_info[seed] = read_json(run_dir(train_root, track, run, seed) / "run.json")
     return RunResults(track, run, list(found), metrics, dict(found), run_info)
 
 

@@ -30,7 +30,7 @@ from aclnet_kd.config import load_params
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.io import read_gray_map
 from aclnet_kd.report.collect import (
-    RUN_LABELS, TrackSettings, add_results_arguments, collect_track, seed_dirs, track_settings,
+    RUN_LABELS, TrackSettings, add_results_arguments, collect_track, run_dir, seed_dirs, track_settings,
 )
 
 RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
@@ -159,7 +159,7 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
                   cv2.resize(np.asarray(arrays["depth"][index]), size, interpolation=cv2.INTER_NEAREST), gt]
         for run in RUN_LABELS:
             if run in runs:
-                path = pred_root / settings.name / run / f"seed{runs[run].seeds[0]}" / split / f"{stem}.png"
+                path = run_dir(pred_root, settings.name, run, runs[run].seeds[0]) / split / f"{stem}.png"
                 if not path.is_file():
                     raise AclnetError(f"{path}: saliency map missing (run `aclnet predict` for {run})")
                 panels.append(read_gray_map(path))

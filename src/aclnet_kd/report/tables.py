@@ -28,6 +28,7 @@ from aclnet_kd.report.collect import (
     RUN_LABELS,
     RunResults,
     TrackSettings,
+    ablation_runs,
     add_results_arguments,
     collect_track,
     read_complexity,
@@ -310,8 +311,10 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
     return pd.DataFrame(csv_rows), markdown
 
 
-def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimals: int) -> tuple[pd.DataFrame, str]:
-    """KD-loss ablation: label only, + each KD loss alone, all (the runs that exist)."""
+def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimals: int,
+                   rows: dict[str, str] = ABLATION_RUNS) -> tuple[pd.DataFrame, str]:
+    """KD-loss ablation: label only, + each KD loss alone (or a custom mix), all; ``rows`` is
+    {run: label} (collect.ablation_runs)."""
     synthetic = any(r.provenance(settings)["synthetic"] for r in runs.values()) or settings.synthetic
     title = f"KD-loss ablation, track {settings.name} ({settings.dataset}{', SYNTHETIC data' if synthetic else ''})"
     header = ["Student losses", "Source"]
@@ -319,7 +322,7 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
         header += [f"{split} {HEADINGS[k]}" if len(settings.splits) > 1 else HEADINGS[k] for k in TABLE_METRICS]
     md_rows, csv_rows = [], []
     base = runs.get("student")
-    for run, label in ABLATION_RUNS.items():
+    for run, label in rows.items():
         result = runs.get(run)
         if result is None:
             md_rows.append([label, "not run"] + ["—"] * (len(header) - 2))
@@ -355,14 +358,15 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     out: dict[str, tuple[pd.DataFrame, str]] = {}
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
-        run_names = list(RUN_LABELS) + [r for r in ABLATION_RUNS if r not in RUN_LABELS]
+        ablations = ablation_runs(params)
+        run_names = list(RUN_LABELS) + [r for r in ablations if r not in RUN_LABELS]
         runs = collect_track(eval_root, train_root, settings, run_names, seeds)
         if track in PAPER_TABLES:
             stem, table_id = PAPER_TABLES[track]
             if any(run in runs for run in RUN_LABELS):
                 out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies)
-        if any(run in runs for run in ("kd_cld", "kd_mgmd", "kd_atd")):
-            out[f"ablation_{track}"] = ablation_table(settings, runs, decimals)
+        if any(run in runs for run in ablations if run not in RUN_LABELS):
+            out[f"ablation_{track}"] = ablation_table(settings, runs, decimals, ablations)
     return out
 
 

@@ -4,16 +4,18 @@
 
 rule prepare:
     output:
-        directory("data/prepared/{dataset}"),
+        outputs_of("prepare", dataset="{dataset}"),
     log:
         "results/logs/prepare/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare/{dataset}.tsv"
     params:
-        reads=lambda w: reads(f"datasets.{w.dataset}"),
+        reads=lambda w: reads("prepare", dataset=w.dataset),
     threads: 1
     resources:
         mem_mb=COMPUTE["mem_mb"],
         gpu=0,
+    conda:
+        CONDA_ENV
     shell:
-        "aclnet prepare {PARAMS} --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
+        shell_of("prepare")

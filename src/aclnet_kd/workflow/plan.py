@@ -1,0 +1,312 @@
+"""The pipeline's DAG, written once: each stage's command, the params keys it reads, the `aclnet`
+subcommands it runs (its code deps follow from their imports) and the path templates of its files.
+
+Both front ends follow from here: the Snakemake rules (workflow/rules/*.smk) import this module, and
+``aclnet dvc-yaml`` renders dvc.yaml from it (aclnet_kd.workflow.dvc_yaml). Templates are ``str.format``
+strings; each front end fills the fields its own way (Snakemake: ``{wildcards.track}``, DVC:
+``${item.seed}``). Standard library only: the Snakefile imports it on every `snakemake -n`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+PARAMS_FILE = "params.yaml"
+
+# ---- paths (docs/architecture.md, "Paths") ----
+PREPARED_ROOT = "data/prepared"
+TRAIN_ROOT = "results/train"
+PREDICT_ROOT = "results/predict"
+EVAL_ROOT = "results/evaluate"
+COMPLEXITY_DIR = "results/complexity"
+LATENCY_DIR = "results/latency"
+TABLES_DIR = "results/tables"
+FIGURES_DIR = "results/figures"
+
+RUN_SUBDIR = "{track}/{run}/seed{seed}"  # one trained model, under each results root
+PREPARED = PREPARED_ROOT + "/{dataset}"
+TRAIN_DIR = f"{TRAIN_ROOT}/{RUN_SUBDIR}"
+PREDICT_DIR = f"{PREDICT_ROOT}/{RUN_SUBDIR}/{{split}}"
+EVAL_DIR = f"{EVAL_ROOT}/{RUN_SUBDIR}/{{split}}"
+COMPLEXITY = COMPLEXITY_DIR + "/{model}.json"
+LATENCY = LATENCY_DIR + "/{model}.json"
+CHECKPOINT = TRAIN_DIR + "/best.pt"
+
+# The paper's tables: track -> (file stem, table number). The tracks are fixed because each feeds one table.
+PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
+TRACKS = tuple(PAPER_TABLES)
+ROLES = ("teacher", "student")  # params `models.<role>`; complexity and latency are measured per role's model
+STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
+
+
+def under(path: str, root: str) -> bool:
+    """True when ``path`` is ``root`` or inside it."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def template_regex(template: str) -> re.Pattern:
+    """A template as a regex with one named group per field (``seed{seed}`` -> ``seed(?P<seed>...)``)."""
+    parts = re.split(r"\{(\w+)\}", template)
+    pattern = "".join(re.escape(p) if i % 2 == 0 else rf"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+    return re.compile(f"^{pattern}$")
+
+
+SEED_DIR = template_regex(RUN_SUBDIR.rsplit("/", 1)[1])  # "seed{seed}": the folder name of one seed
+
+
+@dataclass(frozen=True)
+class Output:
+    """One declared output (a path template). ``kind``: out, metric (a small JSON) or plot (a small CSV,
+    or a folder of TSVs); DVC keeps metrics and plots in git (``cache: false``)."""
+
+    path: str
+    kind: str = "out"
+    folder: bool = False
+    plot: dict[str, Any] = field(default_factory=dict)  # DVC plot options (x, y)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A kind of job. ``commands`` run back to back; their fields are paths, wildcards or params values
+    (``values``: field -> params key, interpolated by each front end)."""
+
+    name: str
+    commands: tuple[str, ...]
+    reads: tuple[str, ...]  # params keys (templates over the same fields as the commands)
+    subcommands: tuple[str, ...]  # `aclnet` subcommands run: code deps are their modules' imports
+    folder: str = ""  # the job's own folder or file: the commands' ``{out}``
+    outputs: tuple[Output, ...] = ()
+    values: dict[str, str] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()  # templates; a results root stands for every output under it
+
+    @property
+    def all_reads(self) -> tuple[str, ...]:
+        """``reads`` and the params keys of ``values`` (a value in the command is read too)."""
+        return self.reads + tuple(key for key in self.values.values() if key not in self.reads)
+
+
+TRAIN_FILES = ("best.pt", "last.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
+TRAIN_OUTPUTS = tuple(Output(f"{TRAIN_DIR}/{name}") for name in TRAIN_FILES) + (
+    Output(f"{TRAIN_DIR}/dvclive/metrics.json", "metric"),
+    Output(f"{TRAIN_DIR}/dvclive/plots", "plot", True, {"x": "step"}),  # one TSV per metric (dvclive)
+)
+EVAL_OUTPUTS = (
+    Output(PREDICT_DIR, folder=True),  # the saliency maps
+    Output(f"{EVAL_DIR}/metrics.json", "metric"),
+    Output(f"{EVAL_DIR}/curves.csv", "plot", plot={"x": "recall", "y": "precision"}),
+    Output(f"{EVAL_DIR}/per_image.csv"),
+)
+_LAUNCHER = {"launcher": "compute.launcher"}
+_TRAIN = "{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track}"
+_TRAIN_READS = ("train", "models.%s", "tracks.{track}.train")  # + compute.launcher (a value)
+
+
+def _train(name: str, role: str, kd: str, extra: str = "") -> Stage:
+    command = _TRAIN % (role, kd)
+    if extra:
+        command = command.replace(" --data ", f" {extra} --data ")
+    reads = tuple(key % role if "%" in key else key for key in _TRAIN_READS)
+    inputs: tuple[str, ...] = ("{data}",)
+    if kd == "on":  # only distilled students read `kd`: KD settings never invalidate the other runs
+        reads += ("kd",)
+        inputs += ("{teacher}",)
+    return Stage(name, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs)
+
+
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (
+    Stage("prepare", ("aclnet prepare {params} --dataset {dataset} --out {out}",), ("datasets.{dataset}",),
+          ("prepare",), PREPARED, (Output(PREPARED, folder=True),)),
+    _train("train_teacher", "teacher", "off"),
+    _train("train_student", "student", "off"),
+    _train("train_student_kd", "student", "on", "--teacher {teacher}"),
+    _train("train_ablation", "student", "on", "--teacher {teacher} --kd-weights {weights}"),
+    Stage("predict_evaluate", (
+        "aclnet predict --checkpoint {checkpoint} --dataset {data} --split {split} --out {pred} "
+        "--protocol {protocol} --batch-size {batch_size}",
+        "aclnet evaluate --pred {pred} --gt {data} --split {split} --out {out}/metrics.json "
+        "--curves {out}/curves.csv --per-image {out}/per_image.csv --workers {workers}",
+    ), (), ("predict", "evaluate"),
+        EVAL_DIR, EVAL_OUTPUTS,
+        {"protocol": "predict.protocol", "batch_size": "predict.batch_size", "workers": "evaluate.workers"},
+        ("{checkpoint}", "{data}")),
+    Stage("complexity", ("aclnet complexity {params} --role {role} --size 256 --out {out}",),
+          ("models.{role}",), ("complexity",), COMPLEXITY, (Output(COMPLEXITY, "metric"),)),
+    # Table I's ms/img; Snakemake reserves compute.latency_cores for it (a scheduling setting, not a read)
+    Stage("latency", ("aclnet latency {params} --role {role} --size 256 --warmup {warmup} --iters {iters} "
+                      "--out {out}",),
+          ("models.{role}",), ("latency",), LATENCY, (Output(LATENCY, "metric"),),
+          {"warmup": "latency.warmup", "iters": "latency.iters"}),
+    Stage("tables", (f"aclnet tables {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
+                     f"--complexity-dir {COMPLEXITY_DIR} --latency-dir {LATENCY_DIR} --out-dir {TABLES_DIR}",),
+          ("seeds", "tracks", "ablations", "tables"), ("tables",), TABLES_DIR, (Output(TABLES_DIR, folder=True),),
+          inputs=(EVAL_ROOT, TRAIN_ROOT, COMPLEXITY_DIR, LATENCY_DIR)),
+    Stage("figures", (f"aclnet figures {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
+                      f"--pred-root {PREDICT_ROOT} --data-root {PREPARED_ROOT} --out-dir {FIGURES_DIR}",),
+          ("seeds", "tracks", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
+          inputs=(EVAL_ROOT, PREDICT_ROOT, TRAIN_ROOT, PREPARED_ROOT)),
+)}
+# tables and figures also read the source of each track's dataset (synthetic or real): added per track.
+REPORT_SOURCE = "datasets.{dataset}.source"
+REPORT_STAGES = ("tables", "figures")
+
+
+# ---- the jobs of each stage, for the params of one run (Snakemake) ----
+def runs(params: dict) -> list[tuple[str, int]]:
+    """(run, seed) of every trained model of a track, teacher first."""
+    seeds, first = params["seeds"], params["seeds"][0]
+    return ([("teacher", first)] + [(run, seed) for run in STUDENT_RUNS for seed in seeds]
+            + [(run, first) for run in params["ablations"]])
+
+
+def _train_jobs(run: str) -> Callable[[dict], list[dict]]:
+    def jobs(params: dict) -> list[dict]:
+        seeds = params["seeds"] if run in STUDENT_RUNS else params["seeds"][:1]
+        return [dict(track=track, run=run, seed=seed) for track in params["tracks"] for seed in seeds]
+    return jobs
+
+
+def _ablation_jobs(params: dict) -> list[dict]:
+    return [dict(track=track, run=run, seed=params["seeds"][0], weights=weights)
+            for track in params["tracks"] for run, weights in params["ablations"].items()]
+
+
+def _evaluate_jobs(params: dict) -> list[dict]:
+    return [dict(track=track, run=run, seed=seed, split=split) for track, spec in params["tracks"].items()
+            for run, seed in runs(params) for split in spec["test_splits"]]
+
+
+# stage -> its jobs' fields, from the params. Adding a stage: one entry here, one in DVC_GROUPS.
+JOBS: dict[str, Callable[[dict], list[dict]]] = {
+    "prepare": lambda p: [dict(dataset=d) for d in dict.fromkeys(t["dataset"] for t in p["tracks"].values())],
+    "train_teacher": _train_jobs("teacher"),
+    "train_student": _train_jobs("student"),
+    "train_student_kd": _train_jobs("student_kd"),
+    "train_ablation": _ablation_jobs,
+    "predict_evaluate": _evaluate_jobs,
+    "complexity": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
+    "latency": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
+    "tables": lambda p: [{}],
+    "figures": lambda p: [{}],
+}
+
+
+# ---- the same jobs as dvc.yaml stage groups: values DVC reads from params.yaml when it runs ----
+# group -> (stage, fields in DVC syntax, foreach, matrix). One group per track where a track's dataset or
+# test splits drive the loop: DVC cannot look up `tracks.<track>.dataset` from a looped track name.
+def _track_groups(track: str) -> dict[str, tuple[str, dict, Any, Any]]:
+    data = PREPARED.format(dataset=f"${{tracks.{track}.dataset}}")
+    first = "${seeds[0]}"
+    train = dict(track=track, data=data, teacher=CHECKPOINT.format(track=track, run="teacher", seed=first))
+    splits = f"${{tracks.{track}.test_splits}}"
+    evaluate = dict(track=track, data=data, split="${item.split}")
+    return {
+        f"train_student_{track}": ("train_student", dict(train, run="student", seed="${item}"), "${seeds}", None),
+        f"train_student_kd_{track}": ("train_student_kd", dict(train, run="student_kd", seed="${item}"),
+                                      "${seeds}", None),
+        f"train_ablation_{track}": ("train_ablation", dict(train, run="${key}", seed=first, weights="${item}"),
+                                    "${ablations}", None),
+        f"predict_evaluate_teacher_{track}": ("predict_evaluate", dict(evaluate, run="teacher", seed=first),
+                                              None, {"split": splits}),
+        f"predict_evaluate_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed="${item.seed}"),
+                                      None, {"run": list(STUDENT_RUNS), "seed": "${seeds}", "split": splits}),
+        f"predict_evaluate_ablation_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed=first),
+                                               None, {"run": "${ablations}", "split": splits}),
+    }
+
+
+def dvc_groups() -> dict[str, tuple[str, dict, Any, Any]]:
+    """Every dvc.yaml stage group in DAG order: {group: (stage, fields, foreach, matrix)}."""
+    groups: dict[str, tuple[str, dict, Any, Any]] = {
+        "prepare": ("prepare", dict(dataset="${item.dataset}"), "${tracks}", None),
+        "complexity": ("complexity", dict(role="${key}", model="${item.name}"), "${models}", None),
+        "latency": ("latency", dict(role="${key}", model="${item.name}"), "${models}", None),
+        "train_teacher": ("train_teacher", dict(track="${key}", run="teacher", seed="${seeds[0]}",
+                                                dataset="${item.dataset}"), "${tracks}", None),
+    }
+    for track in TRACKS:
+        groups.update(_track_groups(track))
+    groups.update({name: (name, {}, None, None) for name in REPORT_STAGES})
+    return groups
+
+
+def fill(template: str, **fields: Any) -> str:
+    """``template`` with ``fields`` filled in; a field left out is an error naming it."""
+    try:
+        return template.format(**fields)
+    except KeyError as err:
+        raise KeyError(f"template {template!r}: no value for field {err}") from None
+
+
+def output_paths(stage: Stage, **fields: Any) -> list[tuple[str, Output]]:
+    """(path, spec) of each output of one job of ``stage``."""
+    return [(fill(o.path, **fields), o) for o in stage.outputs]
+
+
+# Fields that follow from others when a caller leaves them out.
+DERIVED = {"data": PREPARED, "checkpoint": CHECKPOINT, "pred": PREDICT_DIR}
+
+
+def job_fields(stage: Stage, **fields: Any) -> dict[str, Any]:
+    """``fields`` completed: ``out`` defaults to the stage's folder, ``DERIVED`` fields to their templates
+    filled from the others."""
+    fields.setdefault("out", fill(stage.folder, **fields))
+    used = " ".join(stage.commands + stage.inputs)
+    for name, template in DERIVED.items():
+        if name not in fields and f"{{{name}}}" in used:
+            fields[name] = fill(template, **fields)
+    return fields
+
+
+def command(stage: Stage, **fields: Any) -> list[str]:
+    """The commands of one job."""
+    fields = job_fields(stage, **fields)
+    return [fill(cmd, **fields) for cmd in stage.commands]
+
+
+def inputs(stage: Stage, **fields: Any) -> list[str]:
+    """The input paths of one job (a results root where the stage reads a whole tree)."""
+    fields = job_fields(stage, **fields)
+    return [fill(path, **fields) for path in stage.inputs]
+
+
+def get_key(params: dict, key: str) -> Any:
+    """The value of a dotted params key; a key that is not there is a KeyError naming it (a misspelt key
+    would otherwise track nothing)."""
+    node: Any = params
+    walked = []
+    for part in key.split("."):
+        walked.append(part)
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"params key '{'.'.join(walked)}' (of '{key}') does not exist")
+        node = node[part]
+    return node
+
+
+def reads(stage: Stage, params: dict, **fields: Any) -> dict[str, Any]:
+    """{key: value} of the params one job of ``stage`` reads; every key must exist."""
+    keys = [fill(key, **fields) for key in stage.all_reads]
+    if stage.name in REPORT_STAGES:
+        keys[2:2] = [fill(REPORT_SOURCE, dataset=spec["dataset"]) for spec in params["tracks"].values()]
+    return {key: get_key(params, key) for key in keys}
+
+
+def all_outputs(params: dict, skip: tuple[str, ...] = ()) -> list[str]:
+    """Every output path of every job (but those of the stages in ``skip``), in plan order."""
+    return [path for name, stage in STAGES.items() if name not in skip
+            for fields in JOBS[name](params) for path, _ in output_paths(stage, **fields)]
+
+
+def table_stems(params: dict) -> list[str]:
+    """The files the tables stage writes (csv + md each): one paper table per track, ablations if any."""
+    stems = [PAPER_TABLES[track][0] for track in params["tracks"] if track in PAPER_TABLES]
+    stems += [f"ablation_{track}" for track in params["tracks"] if params["ablations"]]
+    return stems
+
+
+def figure_stems(params: dict) -> list[str]:
+    """The figures (png + pdf each): PR and F-curves per test split, qualitative and training per track."""
+    stems = [f"{kind}_{track}_{split}" for track, spec in params["tracks"].items()
+             for split in spec["test_splits"] for kind in ("pr", "fcurve")]
+    return stems + [f"{kind}_{track}" for track in params["tracks"] for kind in ("qualitative", "training")]

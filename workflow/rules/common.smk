@@ -1,0 +1,185 @@
+# Shared helpers: the params files every command reads, a check that needs the file system, and the
+# DAG's jobs as the plan (src/aclnet_kd/workflow/plan.py) writes them: commands, outputs, params keys.
+# Rules only call these; nothing here runs a job.
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from aclnet_kd.workflow import plan
+
+RUN_STARTED_NS = time.time_ns()  # outputs newer than this were written by this run (onsuccess)
+
+# params.yaml, then each `--configfile` preset in order: the same list every `aclnet` command is given, so a
+# stage sees exactly the params this DAG was built from.
+PARAMS_FILES = ["params.yaml"]
+for _preset in workflow.overwrite_configfiles:
+    _preset = os.path.relpath(_preset)
+    if _preset not in PARAMS_FILES:
+        PARAMS_FILES.append(_preset)
+PARAMS = " ".join(f"--params {path}" for path in PARAMS_FILES)
+
+TRACKS = config["tracks"]
+SEEDS = config["seeds"]
+FIRST_SEED = SEEDS[0]  # the teacher and the ablations are trained once, with this seed
+ABLATIONS = config["ablations"]  # run name -> --kd-weights
+COMPUTE = config["compute"]
+LAUNCHER = COMPUTE["launcher"]  # `aclnet`, or `torchrun ... -m aclnet_kd.cli` for DDP over N GPUs
+CONDA_ENV = "../../envs/environment.yaml"  # relative to this folder: `--use-conda` builds it once
+# complexity: one job per configured model, named by the model (results/complexity/<name>.json)
+ROLE_OF_MODEL = {config["models"][role]["name"]: role for role in plan.ROLES}
+if len(ROLE_OF_MODEL) != len(plan.ROLES):
+    raise WorkflowError("params: models.teacher.name and models.student.name must differ")
+
+
+def _check_dataset_roots() -> None:
+    """What the schema cannot see: the real datasets' folders exist (before any job starts)."""
+    for track, spec in TRACKS.items():
+        dataset = config["datasets"][spec["dataset"]]
+        if dataset["source"] in ("rail", "sod") and not Path(dataset["root"]).expanduser().is_dir():
+            raise WorkflowError(
+                f"params: datasets.{spec['dataset']}.root: folder '{dataset['root']}' does not exist "
+                f"(source '{dataset['source']}' reads a real dataset; see docs/workflow.md)"
+            )
+
+
+_check_dataset_roots()
+
+wildcard_constraints:
+    track="|".join(TRACKS),
+    dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    seed=r"\d+",
+    split="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    model="|".join(ROLE_OF_MODEL),
+
+
+def reads(stage: str, **fields) -> dict:
+    """The params values a job of ``stage`` reads (plan.Stage.all_reads), as a rule's `params:` entry:
+    Snakemake reruns the rule when they change (its `params` rerun trigger), as DVC does for the same
+    keys in dvc.yaml. A key that does not exist is an error, not an empty value."""
+    try:
+        return plan.reads(plan.STAGES[stage], config, **fields)
+    except KeyError as err:
+        raise WorkflowError(f"params: {err.args[0]}") from None
+
+
+# The command fields every job fills the same way: params files, wildcards, params values.
+WILDCARDS = {name: f"{{wildcards.{name}}}" for name in ("track", "seed", "split", "dataset", "model")}
+
+
+def shell_of(stage: str, **fields) -> str:
+    """The shell line of ``stage``: the plan's commands, each logged to {log}."""
+    spec = plan.STAGES[stage]
+    values = {name: plan.get_key(config, key) for name, key in spec.values.items()}
+    commands = plan.command(spec, **{"params": PARAMS, **values, **WILDCARDS, **fields})
+    return " && ".join(f"{cmd} {'>' if i == 0 else '>>'} {{log}} 2>&1" for i, cmd in enumerate(commands))
+
+
+def outputs_of(stage: str, **fields) -> list:
+    """The plan's outputs of ``stage`` as Snakemake output patterns (folders marked as such)."""
+    return [directory(path) if out.folder else path
+            for path, out in plan.output_paths(plan.STAGES[stage], **fields)]
+
+
+def prepared_dir(track: str) -> str:
+    return plan.fill(plan.PREPARED, dataset=TRACKS[track]["dataset"])
+
+
+def teacher_checkpoint(track: str) -> str:
+    return plan.fill(plan.CHECKPOINT, track=track, run="teacher", seed=FIRST_SEED)
+
+
+def train_outputs(stage: str, run: str) -> list:
+    files = outputs_of(stage, track="{track}", run=run, seed="{seed}")
+    # config.yaml is the resolved recipe of the run: it goes into the HTML report.
+    config_yaml = plan.fill(f"{plan.TRAIN_DIR}/config.yaml", track="{track}", run=run, seed="{seed}")
+    return [report(path, caption="../report/config.rst", category="Configuration", subcategory="{track}")
+            if path == config_yaml else path for path in files]
+
+
+def train_log(run: str, kind: str = "logs") -> str:
+    return f"results/{kind}/train/{{track}}/{run}/seed{{seed}}.{'log' if kind == 'logs' else 'tsv'}"
+
+
+TRAIN_RESOURCES = dict(mem_mb=COMPUTE["train_mem_mb"], gpu=COMPUTE["train_gpus"])
+
+
+# Every output of the jobs before the report (tables and figures read subsets, by results root).
+ALL_OUTPUTS = plan.all_outputs(config, skip=plan.REPORT_STAGES)
+
+
+def outputs_under(*roots: str) -> list[str]:
+    """The DAG's outputs inside ``roots`` (a stage that reads a whole results tree depends on these)."""
+    return [p for p in ALL_OUTPUTS if any(plan.under(p, r) for r in roots)]
+
+
+# The report's files (Snakemake lists them one by one for its HTML report; DVC tracks the folders).
+TABLES = [f"{plan.TABLES_DIR}/{stem}.{ext}" for stem in plan.table_stems(config) for ext in ("csv", "md")]
+FIGURES = [f"{plan.FIGURES_DIR}/{stem}.{ext}" for stem in plan.figure_stems(config) for ext in ("png", "pdf")]
+FINAL = ALL_OUTPUTS + TABLES + FIGURES  # `rule all`: every job of every stage in the plan
+
+
+def _mtimes(roots: list[str]) -> dict[str, int]:
+    """st_mtime_ns of every file and folder under ``roots`` (links not followed)."""
+    times = {}
+    for root in roots:
+        for folder, _, files in os.walk(root):
+            for path in [folder] + [os.path.join(folder, name) for name in files]:
+                times[path] = os.lstat(path).st_mtime_ns
+    return times
+
+
+def _restore_mtimes(times: dict[str, int]) -> int:
+    """Put back the recorded times wherever they changed; returns how many paths were reset. Changing a
+    file's time leaves its folder's time alone, so one pass in any order restores both."""
+    reset = 0
+    for path, mtime_ns in times.items():
+        try:
+            now = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if now.st_mtime_ns != mtime_ns:
+            os.utime(path, ns=(now.st_atime_ns, mtime_ns), follow_symlinks=False)
+            reset += 1
+    return reset
+
+
+def _stages_written_since(times: dict[str, int], since_ns: int) -> list[str]:
+    """DVC stages (dvc.yaml addresses) with an output written since ``since_ns``, i.e. by this run."""
+    from dvc.repo import Repo
+
+    fresh = {path for path, mtime_ns in times.items() if mtime_ns >= since_ns}
+    with Repo(".") as repo:
+        return [stage.addressing for stage in repo.index.stages
+                if any(plan.under(path, out.def_path) for out in stage.outs for path in fresh)]
+
+
+def record_with_dvc() -> None:
+    """`dvc commit` the stages this run wrote, so `dvc status` agrees that they are up to date, and keep
+    every output's time as it was: Snakemake decides what to rerun from them.
+
+    Only the stages this run wrote: after `snakemake <one target>` the stages downstream of it are stale,
+    and DVC must keep saying so. With `cache.type = copy` (.dvc/config) DVC leaves workspace files alone,
+    but a link cache (a user's own config) replaces them with new, newer files, and Snakemake would then
+    rerun everything downstream; the times are put back either way."""
+    times = _mtimes(["data", "results"])
+    stages = _stages_written_since(times, RUN_STARTED_NS)
+    if not stages:
+        return
+    if subprocess.run(["dvc", "commit", "--force", "--quiet", *stages]).returncode != 0:
+        print("snakemake: `dvc commit` failed; run it by hand so that `dvc status` is clean", file=sys.stderr)
+    if _restore_mtimes(times):
+        subprocess.run(["dvc", "status", "--quiet"])  # re-hash once: DVC's state learns the restored times
+    print(f"snakemake: recorded {len(stages)} DVC stage(s) with `dvc commit`")
+
+
+onsuccess:
+    # Only when the commands match dvc.yaml's, i.e. with params.yaml alone (DVC reads no presets: a preset is
+    # merged into params.yaml for DVC, docs/workflow.md).
+    if Path(".dvc").is_dir() and PARAMS_FILES == ["params.yaml"]:
+        record_with_dvc()
+    elif Path(".dvc").is_dir():
+        print(f"snakemake: not recording the outputs with DVC: presets {PARAMS_FILES[1:]} are not in params.yaml")

@@ -1,0 +1,23 @@
+# tables: Table I (rail) and Table II (RGB-D SOD), the paper's reported numbers beside ours (mean ± std over
+# seeds), plus one ablation table per track when ablations are configured.
+
+
+rule tables:
+    input:
+        outputs_under(*plan.STAGES["tables"].inputs),
+    output:
+        [report(path, caption="../report/tables.rst", category="Tables") for path in TABLES],
+    log:
+        "results/logs/tables.log",
+    benchmark:
+        "results/benchmarks/tables.tsv"
+    params:
+        reads=reads("tables"),
+    threads: 1
+    resources:
+        mem_mb=COMPUTE["mem_mb"],
+        gpu=0,
+    conda:
+        CONDA_ENV
+    shell:
+        shell_of("tables")

@@ -1,0 +1,90 @@
+# train: the RGB-D teacher once per track (seeds[0]); the plain student (no KD) and the distilled student
+# (all KD losses) once per seed, distilled from the teacher of the same track; the optional KD ablations
+# (label + one KD loss) at seeds[0]. With compute.train_gpus > 1 the launcher is torchrun (one process per
+# GPU, DDP); otherwise one `aclnet` process. Commands, outputs and params keys come from the plan.
+
+
+rule train_teacher:
+    input:
+        data=lambda w: prepared_dir(w.track),
+    output:
+        train_outputs("train_teacher", "teacher"),
+    params:
+        reads=lambda w: reads("train_teacher", track=w.track),
+    log:
+        train_log("teacher"),
+    benchmark:
+        train_log("teacher", "benchmarks")
+    threads: COMPUTE["train_threads"]
+    resources:
+        **TRAIN_RESOURCES,
+    conda:
+        CONDA_ENV
+    shell:
+        shell_of("train_teacher", run="teacher", data="{input.data}")
+
+
+rule train_student:
+    input:
+        data=lambda w: prepared_dir(w.track),
+    output:
+        train_outputs("train_student", "student"),
+    params:
+        reads=lambda w: reads("train_student", track=w.track),
+    log:
+        train_log("student"),
+    benchmark:
+        train_log("student", "benchmarks")
+    threads: COMPUTE["train_threads"]
+    resources:
+        **TRAIN_RESOURCES,
+    conda:
+        CONDA_ENV
+    shell:
+        shell_of("train_student", run="student", data="{input.data}")
+
+
+rule train_student_kd:
+    input:
+        data=lambda w: prepared_dir(w.track),
+        teacher=lambda w: teacher_checkpoint(w.track),
+    output:
+        train_outputs("train_student_kd", "student_kd"),
+    params:
+        reads=lambda w: reads("train_student_kd", track=w.track),
+    log:
+        train_log("student_kd"),
+    benchmark:
+        train_log("student_kd", "benchmarks")
+    threads: COMPUTE["train_threads"]
+    resources:
+        **TRAIN_RESOURCES,
+    conda:
+        CONDA_ENV
+    shell:
+        shell_of("train_student_kd", run="student_kd", data="{input.data}", teacher="{input.teacher}")
+
+
+rule train_ablation:
+    input:
+        data=lambda w: prepared_dir(w.track),
+        teacher=lambda w: teacher_checkpoint(w.track),
+    output:
+        train_outputs("train_ablation", "{ablation}"),
+    params:
+        reads=lambda w: reads("train_ablation", track=w.track),
+        weights=lambda w: ABLATIONS[w.ablation],
+    wildcard_constraints:
+        ablation="|".join(ABLATIONS) or "kd_(?!x)x",  # no ablation configured: matches nothing
+    log:
+        train_log("{ablation}"),
+    benchmark:
+        train_log("{ablation}", "benchmarks")
+    threads: COMPUTE["train_threads"]
+    resources:
+        **TRAIN_RESOURCES,
+    conda:
+        CONDA_ENV
+    shell:
+        shell_of("train_ablation", run="{wildcards.ablation}", data="{input.data}", teacher="{input.teacher}",
+                 weights="{params.weights}")
