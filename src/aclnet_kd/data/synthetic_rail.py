@@ -29,6 +29,9 @@ from aclnet_kd.data.synthetic_common import (
 )
 
 DEFECT_KINDS = ("scratch", "pit", "crack", "scar")
+# Mostly area defects (pits, spalling, scars), as on the real no-service rails; the thin ones are drawn at
+# least 2 px wide so a network with a stride-4 first stage still resolves them at the demo's 64 px.
+KIND_PROB = (0.2, 0.4, 0.1, 0.3)
 P_NO_DEFECT = 0.1       # images without any defect
 P_FAINT = 0.2           # defects whose RGB contrast is low (depth still shows them)
 METAL_TINT = np.array([0.98, 1.0, 1.04], np.float32)   # cold steel grey
@@ -139,14 +142,14 @@ def _scratch(c: _Canvas) -> bool:
         points.append((x, y))
     mask = np.zeros((size, size), np.uint8)
     cv2.polylines(mask, [np.round(np.array(points)).astype(np.int32).reshape(-1, 1, 2)], False, 255,
-                  int(rng.integers(1, 4)), cv2.LINE_AA)
+                  int(rng.integers(2, 5)), cv2.LINE_AA)
     return _apply_defect(c, "scratch", mask, rng.uniform(0.06, 0.12))
 
 
 def _pit(c: _Canvas) -> bool:
     """A pit, or spalling: a cluster of pits. Many are small (a few pixels across)."""
     rng = c.rng
-    radius = float(rng.choice([rng.uniform(1.5, 4), rng.uniform(4, 10), rng.uniform(10, 24)], p=[0.2, 0.45, 0.35]))
+    radius = float(rng.choice([rng.uniform(3, 5), rng.uniform(5, 10), rng.uniform(10, 22)], p=[0.2, 0.45, 0.35]))
     x, y = c.random_point_on_head(0.75)
     polygons = [blob_polygon(rng, (x, y), radius, roughness=0.4, aspect=rng.uniform(0.7, 1.6),
                              angle=rng.uniform(0, math.pi))]
@@ -176,7 +179,7 @@ def _crack(c: _Canvas) -> bool:
             px, py = px + 4 * math.cos(heading), py + 4 * math.sin(heading)
             points.append((px, py))
         cv2.polylines(mask, [np.round(np.array(points)).astype(np.int32).reshape(-1, 1, 2)], False, 255,
-                      int(rng.choice([1, 1, 2])), cv2.LINE_AA)
+                      int(rng.choice([2, 2, 3])), cv2.LINE_AA)
         length *= 0.5
     return _apply_defect(c, "crack", mask, rng.uniform(0.08, 0.16), rgb_sigma=0.6)
 
@@ -226,7 +229,7 @@ def render_rail(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nda
         makers = {"scratch": _scratch, "pit": _pit, "crack": _crack, "scar": _scar}
         wanted, tries = int(rng.integers(1, 4)), 0
         while len(c.kinds) < wanted and tries < 12:
-            makers[str(rng.choice(DEFECT_KINDS))](c)
+            makers[str(rng.choice(DEFECT_KINDS, p=KIND_PROB))](c)
             tries += 1
     _distractors(c)
 
