@@ -470,6 +470,7 @@ def _create_shunted(variant: str, pretrained: bool = False, **kwargs: Any) -> nn
     depths, num_conv = SHUNTED_VARIANTS[variant]
     # out_indices only matter with features_only=True (timm's feature getter over forward_intermediates).
     feature_cfg = {"feature_cls": "getter", "out_indices": kwargs.pop("out_indices", tuple(range(len(EMBED_DIMS))))}
+    _take_indices(len(EMBED_DIMS), feature_cfg["out_indices"])  # a bad index fails here, not as a file error
     path = _local_weights(variant, kwargs) if pretrained else None
     with _reading_weights(path) if path is not None else nullcontext():
         return build_model_with_cfg(ShuntedTransformer, variant, pretrained, depths=depths, num_conv=num_conv,
