@@ -67,8 +67,9 @@ class ResponseKD(nn.Module):
     ``softmax`` over dim 1. On our one-channel logits that softmax is 1 everywhere and the loss is
     identically 0, so it does not fit as is. Fed the two-class logits ``cat([0, z], 1)``, its KL is
     our ``kl`` mode up to the reduction (its ``batchmean`` sums over pixels and divides by B, ours
-    averages over pixels) and the T^2 factor (it applies T^2 only with ``alpha`` set). We therefore
-    use our own; a one-off numerical cross-check is reported in docs/losses.md.
+    averages over pixels) and the T^2 factor (it applies T^2 only with a non-zero ``alpha``, which
+    also adds a cross-entropy on class targets). It also reads its logits from forward hooks by
+    module path. We therefore use our own; the numerical cross-check is in docs/losses.md.
 
     Reference: Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", NIPS 2014
     Deep Learning Workshop (arXiv:1503.02531).
