@@ -29,8 +29,9 @@ class AttentionTransfer(nn.Module):
       893df54) averages the SQUARED difference over the batch and the H*W positions, and adds
       ``opt.beta * sum(loss_groups)`` with ``--beta 1e+3`` from its README. There is no 1/2 in the
       code (no commit of that repository ever had ``beta / 2``), so the weight is 1000, not 500;
-    - the paper's text sets beta to "10^3 divided by the number of elements in the attention map and
-      batch size", which is what the code's mean does;
+    - the paper's experiments section sets beta to 10^3 divided by the number of elements of the
+      attention map and the batch size (from our reading of the paper; not re-checked against the
+      PDF here), which is what the code's mean does;
     - the mean over channels (code) and the paper's sum give the same map after the L2
       normalisation.
 
