@@ -68,12 +68,23 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def schema_with_loss_names(schema: dict) -> dict:
+    """The schema with the loss registry's names: a ``kd.weights`` property per KD term and the pattern of an
+    ``ablations`` value (the registry is where loss names are written; the YAML leaves them out)."""
+    from aclnet_kd.losses.registry import KD_TERMS, weights_pattern
+
+    kd = schema["properties"]["kd"]["properties"]
+    kd["weights"]["properties"].update({name: {"type": "number", "minimum": 0} for name in KD_TERMS})
+    schema["properties"]["ablations"]["additionalProperties"]["pattern"] = weights_pattern()
+    return schema
+
+
 def _schema_errors(params: dict) -> list[str]:
     import jsonschema  # here: the Snakefile and every command import this module; only loading validates
 
     if not SCHEMA.is_file():
         raise AclnetError(f"{SCHEMA}: params schema not found (install the package from the repository)")
-    validator = jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA.read_text()))
+    validator = jsonschema.Draft202012Validator(schema_with_loss_names(yaml.safe_load(SCHEMA.read_text())))
     errors = sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
     lines = []
     for error in errors:

@@ -24,19 +24,18 @@ import numpy as np
 
 from aclnet_kd.config import section
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.losses.registry import REGISTRY, RELEASE_TERMS, ablation_title
 from aclnet_kd.workflow.plan import PAPER_TABLES, RUN_SUBDIR, SEED_DIR  # noqa: F401  (PAPER_TABLES: re-export)
 
 # The paper's model names for our runs.
 RUN_LABELS = {"teacher": "ACLNet-T", "student": "ACLNet-S", "student_kd": "ACLNet-S*"}
-# KD-loss ablation rows, in table order ("student" is label-only, "student_kd" has every KD loss). The
-# paper's three ablations have these labels; any other `kd_*` run of params `ablations` is labelled by its
-# --kd-weights value (ablation_runs).
+# KD-loss ablation rows, in table order ("student" is label-only, "student_kd" has the release's KD losses),
+# from the loss registry: the run kd_<term> is the label loss plus that one term. Any other `kd_*` run of
+# params `ablations` is labelled by its --kd-weights value (ablation_runs).
 ABLATION_RUNS = {
     "student": "label only (ACLNet-S)",
-    "kd_cld": "label + CLD",
-    "kd_mgmd": "label + MGMD",
-    "kd_atd": "label + ATD",
-    "student_kd": "label + CLD + MGMD + ATD (ACLNet-S*)",
+    **{f"kd_{term}": ablation_title(term) for term in RELEASE_TERMS},
+    "student_kd": " + ".join(["label", *(REGISTRY[t].title for t in RELEASE_TERMS)]) + " (ACLNet-S*)",
 }
 
 

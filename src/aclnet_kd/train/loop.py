@@ -236,7 +236,7 @@ def train(
 def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, info: DistInfo,
            handlers: list[logging.Handler]) -> dict[str, Any]:
     from aclnet_kd.data.dataset import SaliencyDataset, TrainingSet, normalize_batch, open_prepared
-    from aclnet_kd.losses import DistillationLoss, LabelLoss
+    from aclnet_kd.losses import KD_TERMS, DistillationLoss, LabelLoss
     from aclnet_kd.models import build_model
 
     # ---- 0. check every input before writing anything -------------------------------------------------
@@ -327,16 +327,17 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     raw_model = model  # the plain module: state_dict, validation
     label_loss = LabelLoss(bce_reduction=recipe.label_bce, world_size=info.world_size)  # global-batch BCE sum
     teacher = kd_loss = None
+    kd_params: list = []
     if recipe.kd:
         teacher = load_teacher(teacher_checkpoint, info.device, recipe.channels_last)
-        kd_loss = DistillationLoss({k: recipe.kd_weights[k] for k in ("cld", "mgmd", "atd")},
+        kd_loss = DistillationLoss({k: recipe.kd_weights[k] for k in KD_TERMS},
                                    tau=recipe.kd_tau, atd_teacher_fix=recipe.atd_teacher_fix,
                                    gather_across_ranks=info.enabled)
         if sync_bn:
             kd_loss = torch.nn.SyncBatchNorm.convert_sync_batchnorm(kd_loss)
         kd_loss = kd_loss.to(info.device)
         # The release never optimises the KD modules' own parameters (they stay at their random init).
-        kd_loss.requires_grad_(recipe.train_kd_modules)
+        kd_params = kd_loss.trainable_parameters(recipe.train_kd_modules)
 
     # ---- every input is checked: now create the output folder and the log ----------------------------
     if info.is_main:
@@ -373,8 +374,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
 
     # ---- 4. optimizer and the release's step schedule -----------------------------------------------
     param_groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
-    if kd_loss is not None and recipe.train_kd_modules:
-        param_groups.append({"params": list(kd_loss.parameters())})
+    if kd_params:
+        param_groups.append({"params": kd_params})
     optimizer_cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
     # fused: one kernel for all parameters instead of ~10 elementwise passes each (same update rule).
     optimizer = optimizer_cls(param_groups, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
@@ -411,7 +412,7 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
         model = torch.compile(model)
     if info.enabled:
         model = DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-        if kd_loss is not None and recipe.train_kd_modules:
+        if kd_params:
             kd_loss = DistributedDataParallel(kd_loss, device_ids=[info.device.index]
                                               if info.device.type == "cuda" else None)
 
