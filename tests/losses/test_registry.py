@@ -21,9 +21,9 @@ def test_schema_weight_keys_and_ablation_pattern_come_from_the_registry():
 
     import yaml
 
-    from aclnet_kd.config import SCHEMA, schema_with_loss_names
+    from aclnet_kd.config import SCHEMA, schema_with_names
 
-    schema = schema_with_loss_names(yaml.safe_load(SCHEMA.read_text()))
+    schema = schema_with_names(yaml.safe_load(SCHEMA.read_text()))
     weights = schema["properties"]["kd"]["properties"]["weights"]
     assert tuple(weights["properties"]) == registry.WEIGHT_KEYS
     pattern = schema["properties"]["ablations"]["additionalProperties"]["pattern"]
@@ -63,3 +63,14 @@ def test_a_bad_declaration_is_refused():
         registry.KDTerm("x", "X", "m:f", ("logits",))
     with pytest.raises(KeyError, match="registered"):
         registry.get_term("nope")
+
+
+def test_schema_names_come_from_constants():
+    import yaml
+
+    from aclnet_kd.config import SCHEMA, schema_with_names
+    from aclnet_kd.constants import DEPTH_POLARITIES, MODEL_NAMES
+
+    schema = schema_with_names(yaml.safe_load(SCHEMA.read_text()))
+    assert schema["$defs"]["model"]["properties"]["name"]["enum"] == list(MODEL_NAMES)
+    assert schema["$defs"]["dataset"]["properties"]["depth_polarity"]["enum"] == list(DEPTH_POLARITIES)
