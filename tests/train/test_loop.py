@@ -180,3 +180,14 @@ def test_dvclive_curves_without_touching_the_repo(params, tiny_data, tmp_path, m
     for name in ("train/label.tsv", "train/loss.tsv", "lr.tsv", "images_per_s.tsv", "val/sm.tsv"):
         assert (live / "plots" / "metrics" / name).is_file(), name
     assert json.loads((live / "metrics.json").read_text())["step"] == 2
+
+
+def test_one_run_record_in_run_json_and_both_checkpoints(kd_run):
+    from aclnet_kd.train.record import RunRecord
+
+    record = RunRecord.read(kd_run["out"] / "run.json")
+    last = RunRecord.from_dict(safe_load(kd_run["out"] / "last.pt")["meta"])
+    best = RunRecord.from_dict(safe_load(kd_run["out"] / "best.pt")["meta"])
+    assert last == record  # the finished last.pt holds exactly run.json's record
+    assert best.selected_epoch == record.selected_epoch and best.best_metrics == record.best_metrics
+    assert record.image_size == 64 and record.kd is True and record.converged is None
