@@ -17,9 +17,9 @@ from typing import Any
 
 from aclnet_kd.config import deep_merge, section
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.losses.registry import WEIGHT_KEYS as KD_WEIGHT_KEYS
 
 ROLES = ("teacher", "student")
-KD_WEIGHT_KEYS = ("label", "cld", "mgmd", "atd")
 
 
 # The `train` keys a recipe carries. Their types and ranges are checked once, when the params are loaded
