@@ -130,3 +130,31 @@ def dvc_stages(workdir: Path) -> list[dict]:
 def under(path: str, folder: str) -> bool:
     """True when ``path`` is ``folder`` or inside it."""
     return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+# ---- a one-node SLURM cluster (tests/workflow/test_scaleout.py) --------------------------------------------
+
+import pytest  # noqa: E402  (fixtures below; the helpers above stay importable without pytest's plugins)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """munged + slurmctld + slurmd in a temp folder (slurm_cluster.py), stopped afterwards. Skips when Debian's
+    `slurm-wlm` / `munge` are not installed, unless ACLNET_REQUIRE_SLURM=1 (CI: .ci/run installs them), where
+    their absence fails the tests."""
+    from slurm_cluster import SlurmCluster, missing_programs
+
+    missing = missing_programs()
+    if missing:
+        reason = (f"SLURM test cluster: programs {missing} not found; install Debian's `slurm-wlm` and `munge` "
+                  "(apt-get install slurm-wlm munge)")
+        if os.environ.get("ACLNET_REQUIRE_SLURM") == "1":
+            pytest.fail(f"ACLNET_REQUIRE_SLURM=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        left = cluster.leftovers()
+        assert not left, f"processes of the test SLURM cluster still running: {left}"
