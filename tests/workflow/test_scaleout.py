@@ -9,6 +9,8 @@ Each test copies the repository (conftest.copy_repo) with the smoke preset merge
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 import torch
 import yaml
 
+from aclnet_kd.checkpoint import safe_load
 from conftest import BIN_DIR, copy_repo, run, snakemake_jobs, tool_env
 
 pytestmark = pytest.mark.scaleout
@@ -86,3 +89,66 @@ def test_smoke_dag_through_slurm_profile(slurm_cluster, tmp_path):
     # try sacct, which fails harmlessly).
     assert "accounting storage is disabled" not in out.stdout + out.stderr
     assert "status command is not 'sacct'" not in out.stdout + out.stderr  # no job failed either
+
+
+# ---- preemption: scancel a training, it resumes from last.pt ----------------------------------------------
+
+RESUMED = re.compile(r"resumed from \S+last\.pt at epoch (\d+), batch (\d+)/(\d+)")
+
+
+def _cancel_training_after_first_checkpoint(cluster, repo: Path, run_dir: Path, snake: subprocess.Popen,
+                                            timeout: float) -> str:
+    """Wait for the training's first last.pt, then `scancel` its SLURM job; returns the job id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and snake.poll() is None:
+        if (run_dir / "last.pt").exists():
+            running = [job for job in _slurm_jobs_by_rule(cluster, set()).get("train_student", [])
+                       if job["state"] == "RUNNING"]
+            if running:
+                cluster.client(["scancel", running[0]["id"]])
+                return running[0]["id"]
+        time.sleep(0.1)
+    snake.kill()
+    raise AssertionError(f"no last.pt in {run_dir} while its job ran (snakemake exit {snake.poll()})")
+
+
+@pytest.mark.timeout(900)
+def test_cancelled_training_resumes_from_last_pt_bit_identical(slurm_cluster, tmp_path):
+    """A training checkpointing after every step is cancelled on the cluster after its first last.pt; the
+    profile's `retries` submits it again (`keep-incomplete` kept last.pt, update() in the rule keeps it when
+    the job starts), and it resumes: its log says from which step, and its weights and Adam state equal an
+    uninterrupted run's, bit for bit on the CPU (tests/train/test_resume_ddp.py does the same with kill -9)."""
+    repo = copy_repo(tmp_path / "repo", edit={"train": {"epochs": 4, "checkpoint_every": 1,
+                                                        "deterministic": True}})
+    run_rel = "results/train/rail/student/seed0"
+    target = f"{run_rel}/run.json"
+    with open(tmp_path / "snakemake.log", "w") as log:
+        snake = subprocess.Popen(SLURM_RUN + [target], cwd=repo, env=_slurm_env(slurm_cluster, repo),
+                                 stdout=log, stderr=subprocess.STDOUT, text=True)
+        cancelled = _cancel_training_after_first_checkpoint(slurm_cluster, repo, repo / run_rel, snake, 600)
+        snake.wait(timeout=600)
+    out = (tmp_path / "snakemake.log").read_text()
+    assert snake.returncode == 0, out[-6000:]
+
+    jobs = _slurm_jobs_by_rule(slurm_cluster, set())["train_student"]
+    states = {job["id"]: job["state"] for job in jobs}  # the one training of this test, twice
+    assert states[cancelled] == "CANCELLED" and "COMPLETED" in states.values(), states
+    resumed = RESUMED.search((repo / run_rel / "train.log").read_text())
+    assert resumed, (repo / run_rel / "train.log").read_text()[-3000:]
+    epoch, batch, steps = map(int, resumed.groups())
+    assert (epoch - 1) * steps + batch >= 1  # at least the first step was not repeated
+
+    # The same command, uninterrupted, outside SLURM.
+    cmd = next(job["cmd"] for job in snakemake_jobs(repo, [target]) if job["rule"] == "train_student")
+    straight = tmp_path / "straight"
+    run(shlex.split(cmd.replace(f"--out {run_rel}", f"--out {straight}")), repo, timeout=300)
+    for name in ("last.pt", "best.pt"):
+        a, b = safe_load(straight / name), safe_load(repo / run_rel / name)
+        assert a["state_dict"].keys() == b["state_dict"].keys()
+        for key in a["state_dict"]:
+            assert torch.equal(a["state_dict"][key], b["state_dict"][key]), f"{name}: {key} differs"
+    a, b = safe_load(straight / "last.pt")["train_state"], safe_load(repo / run_rel / "last.pt")["train_state"]
+    for index, state in a["optimizer"]["state"].items():
+        for key, value in state.items():
+            assert torch.equal(value, b["optimizer"]["state"][index][key]), f"adam state {index} {key}"
+    assert a["history"][-1]["val/mae"] == b["history"][-1]["val/mae"]

@@ -99,7 +99,10 @@ EVAL_OUTPUTS = (
     Output(f"{EVAL_DIR}/per_image.csv"),
 )
 _LAUNCHER = {"launcher": "compute.launcher"}
-_TRAIN = "{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track}"
+# --restart-finished: last.pt survives a rerun (Snakemake: update(), so that a preempted job resumes from it);
+# a finished run found there is trained again, since the DAG reruns a training only when its inputs changed.
+_TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track} "
+          "--restart-finished")
 _TRAIN_READS = ("train", "models.%s", "tracks.{track}.train")  # + compute.launcher (a value)
 
 
