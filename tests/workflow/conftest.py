@@ -85,6 +85,7 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
 
 # `> log 2>&1` (or `>> log 2>&1`) after each command of a job: Snakemake-only, dropped before comparing.
 LOG_REDIRECT = re.compile(r"\s*>>?\s*\S+\s+2>&1")
+FLAG = re.compile(r"\s+\(\w+\)$")
 
 
 def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
@@ -100,7 +101,8 @@ def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
             jobs.append(job)
         elif job is not None and re.match(r"^    (input|output): ", line):
             key, _, value = line.strip().partition(": ")
-            job[key] = [item.strip() for item in value.split(",") if item.strip()]
+            # a flagged file is printed with its flag, e.g. "last.pt (update)": keep the path
+            job[key] = [FLAG.sub("", item.strip()) for item in value.split(",") if item.strip()]
         elif job is not None and line.startswith("    wildcards: "):
             pairs = [item.strip().partition("=") for item in line.split(": ", 1)[1].split(",")]
             job["wildcards"] = {key: value for key, _, value in pairs}

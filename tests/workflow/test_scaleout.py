@@ -122,6 +122,7 @@ def test_cancelled_training_resumes_from_last_pt_bit_identical(slurm_cluster, tm
                                                         "deterministic": True}})
     run_rel = "results/train/rail/student/seed0"
     target = f"{run_rel}/run.json"
+    before = {job["id"] for job in slurm_cluster.jobs()}  # other tests' jobs stay listed (MinJobAge)
     with open(tmp_path / "snakemake.log", "w") as log:
         snake = subprocess.Popen(SLURM_RUN + [target], cwd=repo, env=_slurm_env(slurm_cluster, repo),
                                  stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -130,9 +131,10 @@ def test_cancelled_training_resumes_from_last_pt_bit_identical(slurm_cluster, tm
     out = (tmp_path / "snakemake.log").read_text()
     assert snake.returncode == 0, out[-6000:]
 
-    jobs = _slurm_jobs_by_rule(slurm_cluster, set())["train_student"]
-    states = {job["id"]: job["state"] for job in jobs}  # the one training of this test, twice
-    assert states[cancelled] == "CANCELLED" and "COMPLETED" in states.values(), states
+    by_rule = _slurm_jobs_by_rule(slurm_cluster, before)
+    states = {job["id"]: job["state"] for job in by_rule["train_student"]}  # this test's one training
+    assert states[cancelled] == "CANCELLED" and sorted(states.values()) == ["CANCELLED", "COMPLETED"], states
+    assert [job["state"] for job in by_rule["prepare"]] == ["COMPLETED"]
     resumed = RESUMED.search((repo / run_rel / "train.log").read_text())
     assert resumed, (repo / run_rel / "train.log").read_text()[-3000:]
     epoch, batch, steps = map(int, resumed.groups())
@@ -152,3 +154,30 @@ def test_cancelled_training_resumes_from_last_pt_bit_identical(slurm_cluster, tm
         for key, value in state.items():
             assert torch.equal(value, b["optimizer"]["state"][index][key]), f"adam state {index} {key}"
     assert a["history"][-1]["val/mae"] == b["history"][-1]["val/mae"]
+
+
+# ---- torchrun through the workflow ------------------------------------------------------------------------
+
+@pytest.mark.timeout(1800)
+def test_smoke_dag_with_torchrun_launcher_on_slurm(slurm_cluster, tmp_path):
+    """compute.launcher = torchrun with 2 processes (gloo on the CPU): every training is one SLURM job of 2 CPUs
+    running 2 DDP ranks; every run.json says world_size 2 and the tables are written."""
+    repo = copy_repo(tmp_path / "repo", edit={"compute": {"launcher": TORCHRUN, "train_threads": 2}})
+    before = {job["id"] for job in slurm_cluster.jobs()}
+    start = time.perf_counter()
+    _run_on(slurm_cluster, SLURM_RUN, repo, timeout=1700)
+    print(f"\nsmoke DAG with torchrun (2 ranks per training) through profiles/slurm: "
+          f"{time.perf_counter() - start:.1f} s")
+
+    records = sorted((repo / "results/train").glob("*/*/seed*/run.json"))
+    assert len(records) == 6  # teacher, student, student_kd x (rail, sod)
+    for path in records:
+        record = json.loads(path.read_text())
+        assert record["world_size"] == 2 and record["device"] == "cpu", (path, record)
+        assert "world_size=2" in (path.parent / "train.log").read_text()
+    for name in ("table1", "table2"):
+        assert "|" in (repo / f"results/tables/{name}.md").read_text()
+    trainings = [job for rule, jobs in _slurm_jobs_by_rule(slurm_cluster, before).items()
+                 if rule.startswith("train") for job in jobs]
+    assert len(trainings) == 6 and all(job["state"] == "COMPLETED" and job["cpus"] == "2" for job in trainings), \
+        trainings
