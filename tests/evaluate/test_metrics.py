@@ -149,3 +149,36 @@ def test_bad_arrays_are_rejected() -> None:
         metrics.step(np.zeros((4, 4), np.uint8), np.zeros((4, 5), np.uint8))
     with pytest.raises(TypeError):
         metrics.step(np.zeros((4, 4), np.float32), np.zeros((4, 4), np.uint8))
+
+
+def test_dataset_numbers_equal_long_lived_pysodmetrics_evaluators() -> None:
+    """Per-image records kept by us, averaged by us, give exactly what one set of upstream evaluators gives."""
+    import py_sod_metrics as psm
+
+    rng = np.random.default_rng(1)
+    maps = [(rng.integers(0, 256, (18, 22), dtype=np.uint8), (rng.random((18, 22)) > 0.5).astype(np.uint8) * 255)
+            for _ in range(5)]
+    ours = SODMetrics()
+    sm, mae, em, wfm = psm.Smeasure(alpha=0.5), psm.MAE(), psm.Emeasure(), psm.WeightedFmeasure()
+    fm = psm.FmeasureV2(metric_handlers={
+        "fm": psm.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=0.3),
+        "pre": psm.PrecisionHandler(with_dynamic=True, with_adaptive=False),
+        "rec": psm.RecallHandler(with_dynamic=True, with_adaptive=False),
+    })
+    for pred, gt in maps:
+        ours.step(pred, gt)
+        for evaluator in (sm, mae, em, wfm, fm):
+            evaluator.step(pred=pred, gt=gt)
+    r, f, e = ours.results(), fm.get_results(), em.get_results()["em"]
+    assert r["Sm"] == sm.get_results()["sm"] and r["MAE"] == mae.get_results()["mae"]
+    assert r["wF"] == wfm.get_results()["wfm"]
+    assert r["maxF"] == f["fm"]["dynamic"].max() and r["meanF"] == f["fm"]["dynamic"].mean()
+    assert r["adpF"] == f["fm"]["adaptive"] and r["adpE"] == e["adp"]
+    assert r["maxE"] == e["curve"].max() and r["meanE"] == e["curve"].mean()
+    curves = ours.curves()
+    np.testing.assert_array_equal(curves["precision"], f["pre"]["dynamic"][::-1])
+    np.testing.assert_array_equal(curves["recall"], f["rec"]["dynamic"][::-1])
+    np.testing.assert_array_equal(curves["emeasure"], e["curve"][::-1])
+    per_image = ours.per_image()
+    assert len(per_image["Sm"]) == 5
+    assert per_image["MAE"].mean() == pytest.approx(r["MAE"])

@@ -18,7 +18,7 @@ from aclnet_kd.models.shunted import SHUNTED_VARIANTS, ShuntedTransformer, load_
 @pytest.fixture(scope="module")
 def shunted_t() -> ShuntedTransformer:
     torch.manual_seed(0)
-    return timm.create_model("shunted_t").eval()
+    return timm.create_model("shunted_t", num_classes=0).eval()  # the backbone as ACLNet builds it
 
 
 def _imagenet_state(model: ShuntedTransformer) -> dict[str, torch.Tensor]:
@@ -33,8 +33,8 @@ def _imagenet_state(model: ShuntedTransformer) -> dict[str, torch.Tensor]:
 def test_registered_with_timm(name: str) -> None:
     assert name in timm.list_models("shunted_*")
     with torch.device("meta"):  # shapes only, no init cost
+        assert isinstance(timm.create_model(name), ShuntedTransformer)
         model = timm.create_model(name, features_only=True)
-    assert isinstance(model, ShuntedTransformer)
     assert [f["num_chs"] for f in model.feature_info] == [64, 128, 256, 512]
     assert [f["reduction"] for f in model.feature_info] == [4, 8, 16, 32]
 
@@ -47,15 +47,16 @@ def test_param_counts_match_the_paper_backbones() -> None:
                 "shunted_b": (39_101_376, 39.6e6)}
     for name, (exact, published) in expected.items():
         with torch.device("meta"):
-            model = timm.create_model(name)
-        params = sum(p.numel() for p in model.parameters())
+            params = sum(p.numel() for p in timm.create_model(name, num_classes=0).parameters())
+            with_head = sum(p.numel() for p in timm.create_model(name).parameters())  # timm's default: 1000 classes
         assert params == exact, name
-        assert abs(params + head - published) < 0.06e6, name
+        assert with_head == params + head, name
+        assert abs(with_head - published) < 0.06e6, name
 
 
 def test_features_are_nchw_at_strides_4_to_32(shunted_t: ShuntedTransformer) -> None:
     with torch.no_grad():
-        feats = shunted_t(torch.randn(2, 3, 64, 96))
+        feats = shunted_t.forward_intermediates(torch.randn(2, 3, 64, 96), intermediates_only=True)
     assert [tuple(f.shape) for f in feats] == [(2, 64, 16, 24), (2, 128, 8, 12), (2, 256, 4, 6), (2, 512, 2, 3)]
 
 
@@ -135,3 +136,96 @@ def test_pickled_code_is_refused_and_never_run(shunted_t: ShuntedTransformer, tm
 def test_no_download_on_pretrained_true() -> None:
     with pytest.raises(AclnetError, match="nothing is downloaded"):
         timm.create_model("shunted_t", pretrained=True)
+
+
+# ---- timm conventions: build_model_with_cfg, features_only, num_classes, pretrained from a local file ----
+def test_features_only_with_out_indices() -> None:
+    torch.manual_seed(0)
+    model = timm.create_model("shunted_t", features_only=True, out_indices=(1, 2, 3)).eval()
+    assert model.feature_info.channels() == [128, 256, 512]
+    assert model.feature_info.reduction() == [8, 16, 32]
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        feats = model(x)
+    assert len(feats) == 3
+    for feat, chs, red in zip(feats, model.feature_info.channels(), model.feature_info.reduction()):
+        assert tuple(feat.shape) == (2, chs, 64 // red, 96 // red)
+    # the same numbers as the full model's stage outputs, with the same weights
+    full = timm.create_model("shunted_t", num_classes=0).eval()
+    full.load_state_dict({k.removeprefix("model."): v for k, v in model.state_dict().items()})
+    with torch.no_grad():
+        ref = full.forward_intermediates(x, intermediates_only=True)
+    assert all(torch.equal(a, b) for a, b in zip(feats, ref[1:]))
+
+
+def test_features_only_prunes_unused_stages() -> None:
+    with torch.device("meta"):
+        model = timm.create_model("shunted_t", features_only=True, out_indices=(0, 1))
+    names = {k.split(".")[1] for k in model.state_dict()}
+    assert names == {"patch_embed1", "block1", "norm1", "patch_embed2", "block2", "norm2"}
+    assert model.feature_info.channels() == [64, 128]
+
+
+def test_classifier_forward_and_num_classes() -> None:
+    torch.manual_seed(0)
+    model = timm.create_model("shunted_t", num_classes=10).eval()
+    assert tuple(model.get_classifier().weight.shape) == (10, 512)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        logits = model(x)
+        pooled = model.forward_head(features, pre_logits=True)
+    assert tuple(features.shape) == (2, 512, 2, 2)
+    assert tuple(logits.shape) == (2, 10) and tuple(pooled.shape) == (2, 512)
+    torch.testing.assert_close(logits, model.get_classifier()(features.mean(dim=(2, 3))))
+
+
+def _random_state(name: str, tmp_path: Path) -> tuple[dict[str, torch.Tensor], Path]:
+    """A random model's state_dict (1000-class head included), saved as an official-style flat file."""
+    torch.manual_seed(1)
+    state = timm.create_model(name).state_dict()
+    path = tmp_path / f"{name}.pth"
+    torch.save(state, path)
+    return state, path
+
+
+def test_pretrained_local_file_round_trips(tmp_path: Path) -> None:
+    state, path = _random_state("shunted_t", tmp_path)
+    overlay = {"file": str(path)}
+    torch.manual_seed(2)  # a different init, so equality below comes from the file
+    full = timm.create_model("shunted_t", pretrained=True, pretrained_cfg_overlay=overlay)
+    assert full.state_dict().keys() == state.keys()
+    assert all(torch.equal(full.state_dict()[k], v) for k, v in state.items())
+    headless = timm.create_model("shunted_t", pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay)
+    assert all(torch.equal(v, state[k]) for k, v in headless.state_dict().items())
+    assert "head.weight" not in headless.state_dict()
+    feats = timm.create_model("shunted_t", pretrained=True, features_only=True, pretrained_cfg_overlay=overlay)
+    assert all(torch.equal(v, state[k.removeprefix("model.")]) for k, v in feats.state_dict().items())
+
+
+def test_pretrained_adapts_the_first_conv_to_in_chans(tmp_path: Path) -> None:
+    state, path = _random_state("shunted_t", tmp_path)
+    model = timm.create_model("shunted_t", pretrained=True, in_chans=1, pretrained_cfg_overlay={"file": str(path)})
+    stem = model.patch_embed1.conv[0].weight
+    assert tuple(stem.shape) == (64, 1, 7, 7)
+    torch.testing.assert_close(stem, state["patch_embed1.conv.0.weight"].sum(dim=1, keepdim=True))
+
+
+def test_pretrained_missing_or_mismatched_file_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_ckpt_T.pth"
+    with pytest.raises(AclnetError, match="no_such_ckpt_T.pth: no such checkpoint file"):
+        timm.create_model("shunted_t", pretrained=True, pretrained_cfg_overlay={"file": str(missing)})
+    state, path = _random_state("shunted_t", tmp_path)
+    del state["block2.1.attn.q.weight"]
+    torch.save(state, path)
+    with pytest.raises(AclnetError) as err:
+        timm.create_model("shunted_t", pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+    assert str(path) in str(err.value) and "missing: block2.1.attn.q.weight" in str(err.value)
+    torch.save(torch.zeros(3), path)
+    with pytest.raises(AclnetError, match="not a state_dict"):
+        timm.create_model("shunted_t", pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+    marker = tmp_path / "code_ran"
+    torch.save({"patch_embed1.norm.weight": torch.ones(64), "payload": _Payload(marker)}, path, pickle_protocol=2)
+    with pytest.raises(AclnetError, match="refused"):
+        timm.create_model("shunted_t", pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+    assert not marker.exists()

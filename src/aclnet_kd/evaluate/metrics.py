@@ -1,6 +1,6 @@
 """The field's saliency metrics, computed by PySODMetrics (``py_sod_metrics``) and nothing else.
 
-:class:`SODMetrics` bundles the five PySODMetrics evaluators that Table I / Table II need and reads their
+:class:`SODMetrics` scores with the five PySODMetrics evaluators that Table I / Table II need and reads their
 results out as flat numbers (``metrics.json``), dataset-mean curves (``curves.csv``) and per-image rows
 (``per_image.csv``). The formulas are PySODMetrics' own (MATLAB-compatible):
 
@@ -12,14 +12,15 @@ results out as flat numbers (``metrics.json``), dataset-mean curves (``curves.cs
 * weighted F-measure with PySODMetrics' default beta = 1 (Margolin et al., CVPR 2014, as in their code);
 * MAE per image, then averaged over images.
 
-Every evaluator keeps one entry per image in plain lists, so evaluators filled in separate processes on
-contiguous chunks of the dataset can be concatenated in order (:meth:`SODMetrics.merge`); the merged
-object then gives exactly the numbers of a serial run.
+Only PySODMetrics' public API is used: each image is scored by fresh evaluators (``step`` once, then
+``get_results``, which for one image is that image's own value or curve), and :class:`SODMetrics` keeps those
+per-image records itself. The dataset numbers are then the per-image means, computed exactly as
+``get_results`` computes them over many images, so they are bit-identical to one long-lived evaluator's.
+Because the records are ours, objects filled in separate processes on contiguous chunks of the dataset are
+concatenated in order (:meth:`SODMetrics.merge`) and give exactly the numbers of a serial run.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import py_sod_metrics as psm
@@ -28,42 +29,42 @@ import py_sod_metrics as psm
 METRIC_KEYS = ("Sm", "MAE", "maxF", "meanF", "adpF", "maxE", "meanE", "adpE", "wF")
 F_BETA2 = 0.3  # beta^2 of the F-measure (PySODMetrics calls it `beta`)
 NUM_THRESHOLDS = 256
+# One image's record: scalars and 256-point curves (PySODMetrics' order, threshold 255 down to 0).
+_SCALARS = ("sm", "mae", "wfm", "adp_f", "adp_e")
+_CURVES = ("f_curve", "pre_curve", "rec_curve", "e_curve")
 
 
-def _merge_state(into: Any, other: Any) -> Any:
-    """Append ``other``'s per-image records to ``into`` (lists extend, dicts/objects recurse)."""
-    if isinstance(into, list):
-        into.extend(other)
-        return into
-    if isinstance(into, dict):
-        for key, value in other.items():
-            into[key] = _merge_state(into[key], value) if key in into else value
-        return into
-    if hasattr(into, "__dict__") and type(into) is type(other):
-        for key, value in vars(other).items():
-            setattr(into, key, _merge_state(getattr(into, key), value))
-        return into
-    # Scalars (e.g. Emeasure's scratch `gt_size` of the last image) are per-step scratch, not results.
-    return into
+def _score_image(pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
+    """One image's numbers, each from a fresh PySODMetrics evaluator's public ``get_results``."""
+    evaluators = {
+        "sm": psm.Smeasure(alpha=0.5), "mae": psm.MAE(), "em": psm.Emeasure(), "wfm": psm.WeightedFmeasure(),
+        # FmeasureV2 shares one thresholding pass between precision, recall and F.
+        "fm": psm.FmeasureV2(metric_handlers={
+            "fm": psm.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=F_BETA2),
+            "pre": psm.PrecisionHandler(with_dynamic=True, with_adaptive=False),
+            "rec": psm.RecallHandler(with_dynamic=True, with_adaptive=False),
+        }),
+    }
+    results = {}
+    for name, evaluator in evaluators.items():
+        evaluator.step(pred=pred, gt=gt)
+        results[name] = evaluator.get_results()
+    fm, em = results["fm"], results["em"]["em"]
+    record = {"sm": results["sm"]["sm"], "mae": results["mae"]["mae"], "wfm": results["wfm"]["wfm"],
+              "adp_f": fm["fm"]["adaptive"], "adp_e": em["adp"], "f_curve": fm["fm"]["dynamic"],
+              "pre_curve": fm["pre"]["dynamic"], "rec_curve": fm["rec"]["dynamic"], "e_curve": em["curve"]}
+    return {key: np.asarray(value, dtype=np.float64) for key, value in record.items()}
 
 
 class SODMetrics:
     """S-measure, MAE, F-measure (max/mean/adaptive + PR curve), E-measure and weighted F, per dataset."""
 
     def __init__(self) -> None:
-        self.sm = psm.Smeasure(alpha=0.5)
-        self.mae = psm.MAE()
-        self.em = psm.Emeasure()
-        self.wfm = psm.WeightedFmeasure()
-        # FmeasureV2 shares one thresholding pass between precision, recall and F.
-        self.fm = psm.FmeasureV2(
-            metric_handlers={
-                "fm": psm.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=F_BETA2),
-                "pre": psm.PrecisionHandler(with_dynamic=True, with_adaptive=False),
-                "rec": psm.RecallHandler(with_dynamic=True, with_adaptive=False),
-            }
-        )
-        self.num_images = 0
+        self.records: dict[str, list[np.ndarray]] = {key: [] for key in _SCALARS + _CURVES}
+
+    @property
+    def num_images(self) -> int:
+        return len(self.records["sm"])
 
     def step(self, pred: np.ndarray, gt: np.ndarray) -> None:
         """Score one image: ``pred`` and ``gt`` are uint8 HxW arrays of the same shape."""
@@ -71,34 +72,38 @@ class SODMetrics:
             raise TypeError(f"expected uint8 maps, got pred {pred.dtype} and gt {gt.dtype}")
         if pred.shape != gt.shape or pred.ndim != 2:
             raise ValueError(f"expected two HxW maps of one shape, got pred {pred.shape} and gt {gt.shape}")
-        for evaluator in (self.sm, self.mae, self.em, self.wfm, self.fm):
-            evaluator.step(pred=pred, gt=gt)
-        self.num_images += 1
+        for key, value in _score_image(pred, gt).items():
+            self.records[key].append(value)
 
     def merge(self, other: "SODMetrics") -> "SODMetrics":
         """Append the images ``other`` has scored after this object's own (order is kept)."""
-        for name in ("sm", "mae", "em", "wfm", "fm"):
-            _merge_state(getattr(self, name), getattr(other, name))
-        self.num_images += other.num_images
+        for key, values in other.records.items():
+            self.records[key].extend(values)
         return self
 
-    # ---- read-outs ----
+    def _mean(self, key: str) -> np.ndarray:
+        # np.mean over the stacked float64 records: the reduction get_results itself applies
+        return np.mean(np.array(self.records[key], dtype=np.float64), axis=0)
+
+    def _stacked(self, key: str) -> np.ndarray:
+        return np.array(self.records[key], dtype=np.float64)
+
+# ---- read-outs ----
     def results(self) -> dict[str, float]:
         """The flat dataset-level numbers of metrics.json (keys :data:`METRIC_KEYS`)."""
         if self.num_images == 0:
             raise ValueError("no images were scored")
-        fm = self.fm.get_results()["fm"]
-        em = self.em.get_results()["em"]
+        f_curve, e_curve = self._mean("f_curve"), self._mean("e_curve")
         return {
-            "Sm": float(self.sm.get_results()["sm"]),
-            "MAE": float(self.mae.get_results()["mae"]),
-            "maxF": float(fm["dynamic"].max()),
-            "meanF": float(fm["dynamic"].mean()),
-            "adpF": float(fm["adaptive"]),
-            "maxE": float(em["curve"].max()),
-            "meanE": float(em["curve"].mean()),
-            "adpE": float(em["adp"]),
-            "wF": float(self.wfm.get_results()["wfm"]),
+            "Sm": float(self._mean("sm")),
+            "MAE": float(self._mean("mae")),
+            "maxF": float(f_curve.max()),
+            "meanF": float(f_curve.mean()),
+            "adpF": float(self._mean("adp_f")),
+            "maxE": float(e_curve.max()),
+            "meanE": float(e_curve.mean()),
+            "adpE": float(self._mean("adp_e")),
+            "wF": float(self._mean("wfm")),
         }
 
     def curves(self) -> dict[str, np.ndarray]:
@@ -107,27 +112,25 @@ class SODMetrics:
         PySODMetrics stores its curves from threshold 255 down to 0; they are flipped here so the
         threshold column reads naturally.
         """
-        results = self.fm.get_results()
         return {
             "threshold": np.arange(NUM_THRESHOLDS),
-            "precision": results["pre"]["dynamic"][::-1],
-            "recall": results["rec"]["dynamic"][::-1],
-            "fmeasure": results["fm"]["dynamic"][::-1],
-            "emeasure": self.em.get_results()["em"]["curve"][::-1],
+            "precision": self._mean("pre_curve")[::-1],
+            "recall": self._mean("rec_curve")[::-1],
+            "fmeasure": self._mean("f_curve")[::-1],
+            "emeasure": self._mean("e_curve")[::-1],
         }
 
     def per_image(self) -> dict[str, np.ndarray]:
         """One value per scored image and metric, in scoring order (max/mean over that image's curve)."""
-        f_curves = np.asarray(self.fm._metric_handlers["fm"].dynamic_results, dtype=np.float64)
-        e_curves = np.asarray(self.em.changeable_ems, dtype=np.float64)
+        f_curves, e_curves = self._stacked("f_curve"), self._stacked("e_curve")
         return {
-            "Sm": np.asarray(self.sm.sms, dtype=np.float64),
-            "MAE": np.asarray(self.mae.maes, dtype=np.float64),
+            "Sm": self._stacked("sm"),
+            "MAE": self._stacked("mae"),
             "maxF": f_curves.max(axis=1),
             "meanF": f_curves.mean(axis=1),
-            "adpF": np.asarray(self.fm._metric_handlers["fm"].adaptive_results, dtype=np.float64),
+            "adpF": self._stacked("adp_f"),
             "maxE": e_curves.max(axis=1),
             "meanE": e_curves.mean(axis=1),
-            "adpE": np.asarray(self.em.adaptive_ems, dtype=np.float64),
-            "wF": np.asarray(self.wfm.weighted_fms, dtype=np.float64),
+            "adpE": self._stacked("adp_e"),
+            "wF": self._stacked("wfm"),
         }

@@ -11,9 +11,9 @@ Both share one decoder (facts.md §1)::
 ``alph * (A X) + X`` with ``alph`` initialised to 0. Module names equal the release's, so an authors'
 checkpoint loads with ``strict=True`` (the backbones drop their unused ImageNet classifiers on load).
 
-The backbone is a config value: a Shunted variant (state_dict-compatible with the release) or any timm
-model with ``features_only=True`` support, whose stride 4/8/16/32 features are adapted to 64/128/256/512
-channels by 1x1 convs.
+The backbone is a config value: a Shunted variant (state_dict-compatible with the release; built without its
+classifier and read through timm's ``forward_intermediates``) or any timm model with ``features_only=True``
+support, whose stride 4/8/16/32 features are adapted to 64/128/256/512 channels by 1x1 convs.
 """
 
 from __future__ import annotations
@@ -132,18 +132,26 @@ class TimmStages(nn.Module):
             for i, out in zip(self.keep, STAGE_CHANNELS)
         )
 
-    def forward(self, x: Tensor) -> list[Tensor]:
+    def forward_intermediates(self, x: Tensor, intermediates_only: bool = True) -> list[Tensor]:
+        """The four adapted stage features; named as timm's API so ACLNet reads every backbone one way."""
+        if not intermediates_only:
+            raise ValueError("TimmStages gives the stage features only (intermediates_only=True)")
         feats = self.body(x)
         return [adapt(feats[i]) for i, adapt in zip(self.keep, self.adapt)]
 
+    def forward(self, x: Tensor) -> list[Tensor]:
+        return self.forward_intermediates(x)
+
 
 def build_backbone(name: str, drop_path_rate: float = 0.0, pretrained: str | os.PathLike | None = None) -> nn.Module:
-    """A module mapping (B, 3, H, W) to four NCHW features of 64/128/256/512 ch at strides 4/8/16/32."""
+    """A module whose ``forward_intermediates(x, intermediates_only=True)`` maps (B, 3, H, W) to four NCHW
+    features of 64/128/256/512 ch at strides 4/8/16/32."""
     if name in SHUNTED_VARIANTS:
-        backbone = timm.create_model(name, drop_path_rate=drop_path_rate)
-        if pretrained is not None:
-            load_pretrained(backbone, pretrained)
-        return backbone
+        # Without its ImageNet classifier, so the state_dict keys are the release's; the weights file (if any)
+        # is read and checked by timm's pretrained path with our filter (shunted.checkpoint_filter_fn).
+        overlay = {"pretrained_cfg_overlay": {"file": os.fspath(pretrained)}} if pretrained is not None else {}
+        return timm.create_model(name, pretrained=pretrained is not None, num_classes=0,
+                                 drop_path_rate=drop_path_rate, **overlay)
     if name not in timm.list_models():
         raise AclnetError(f"unknown backbone {name!r}: use one of {sorted(SHUNTED_VARIANTS)} or a timm model name")
     return TimmStages(name, drop_path_rate, pretrained)
@@ -195,8 +203,8 @@ class ACLNetTeacher(ACLNet):
     def forward(self, rgb: Tensor, depth: Tensor, *, return_all: bool | None = None) -> Tensor | ACLNetOutput:
         """rgb (B, 3, H, W), depth (B, 1, H, W), H and W divisible by 32 -> logits (B, 1, H, W) in eval mode,
         an :class:`ACLNetOutput` in train mode or with ``return_all=True``."""
-        rgb_feats = self.rgb(rgb)
-        depth_feats = self.depth(depth.expand(-1, 3, -1, -1))
+        rgb_feats = self.rgb.forward_intermediates(rgb, intermediates_only=True)
+        depth_feats = self.depth.forward_intermediates(depth.expand(-1, 3, -1, -1), intermediates_only=True)
         pairs = list(zip(rgb_feats, depth_feats))
         return self._decode(pairs, rgb.shape[-2:], self.training if return_all is None else return_all)
 
@@ -210,7 +218,7 @@ class ACLNetStudent(ACLNet):
     def forward(self, rgb: Tensor, *, return_all: bool | None = None) -> Tensor | ACLNetOutput:
         """rgb (B, 3, H, W), H and W divisible by 32 -> logits (B, 1, H, W) in eval mode,
         an :class:`ACLNetOutput` in train mode or with ``return_all=True``."""
-        pairs = [(feat, feat) for feat in self.rgb(rgb)]
+        pairs = [(feat, feat) for feat in self.rgb.forward_intermediates(rgb, intermediates_only=True)]
         return self._decode(pairs, rgb.shape[-2:], self.training if return_all is None else return_all)
 
 

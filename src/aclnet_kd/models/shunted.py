@@ -2,9 +2,17 @@
 
 Our own implementation on timm layers, written so that its state_dict keys and shapes equal those of the
 official ImageNet checkpoints (``ckpt_T.pth``/``ckpt_S.pth``/``ckpt_B.pth``) and of the ACLNet-KD release,
-and so that its eval forward matches theirs to float32 round-off. It is a pure feature extractor: ``forward``
-returns the four stage features, NCHW, at strides 4/8/16/32 (64/128/256/512 channels). The ImageNet
-classifier is never built; :func:`load_pretrained` drops it from a checkpoint.
+and so that its eval forward matches theirs to float32 round-off. The variants are built with timm's
+``build_model_with_cfg`` (as timm's own PVTv2 is), so they behave as any timm model::
+
+    timm.create_model("shunted_t")                                       # ImageNet classifier (1000 classes)
+    timm.create_model("shunted_t", num_classes=0)                        # no classifier (what ACLNet uses)
+    timm.create_model("shunted_t", features_only=True, out_indices=(1, 2, 3))  # stage features, NCHW
+    timm.create_model("shunted_t", pretrained=True, pretrained_cfg_overlay=dict(file="ckpt_T.pth"))
+
+Pretrained weights come only from a local file (nothing is downloaded); timm reads it with
+``weights_only=True`` and :func:`checkpoint_filter_fn` checks its keys strictly. The stage features are
+NCHW at strides 4/8/16/32 with 64/128/256/512 channels (``forward_intermediates``).
 
 Shunted self-attention (stages 1-3): the heads are split in two halves. Each half attends to keys/values
 pooled at its own rate (a strided conv with kernel = stride: r and r/2 for reduction ratio r), so one layer
@@ -22,17 +30,25 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, trunc_normal_
-from timm.models import register_model
+from timm.models import (build_model_with_cfg, generate_default_cfgs, load_state_dict, register_model,
+                         resolve_pretrained_cfg)
 from torch import Tensor, nn
 
 from aclnet_kd.errors import AclnetError
 
-__all__ = ["ShuntedTransformer", "load_pretrained", "shunted_t", "shunted_s", "shunted_b", "SHUNTED_VARIANTS"]
+__all__ = ["ShuntedTransformer", "load_pretrained", "check_weights", "checkpoint_filter_fn", "WeightsMismatch",
+           "shunted_t", "shunted_s", "shunted_b", "SHUNTED_VARIANTS"]
 
 EMBED_DIMS = (64, 128, 256, 512)
 NUM_HEADS = (2, 4, 8, 16)
@@ -195,13 +211,18 @@ class OverlapPatchEmbed(nn.Module):
 
 
 class ShuntedTransformer(nn.Module):
-    """Four-stage Shunted Transformer feature extractor.
+    """Four-stage Shunted Transformer, a timm classification model whose backbone is the whole point.
 
-    ``forward(x)`` returns ``[f1, f2, f3, f4]``, NCHW, at strides 4/8/16/32 with 64/128/256/512 channels.
-    The features are NCHW views of channels_last memory (no copy), which the next convs consume directly.
+    Built by the registered ``shunted_t`` / ``shunted_s`` / ``shunted_b`` (via ``timm.create_model``), it behaves
+    as any timm model: ``forward`` = ``forward_head(forward_features(x))``; ``forward_intermediates`` gives the
+    four stage features, NCHW, at strides 4/8/16/32 with 64/128/256/512 channels (NCHW views of channels_last
+    memory, no copy; ACLNet consumes these); ``features_only=True`` wraps it in timm's feature getter;
+    ``num_classes=0`` drops the classifier. Constructed directly, the class defaults to no classifier
+    (``num_classes=0``); the registered variants default to their 1000-class ImageNet head.
     """
 
     def __init__(self, depths: tuple[int, ...] = (1, 2, 4, 1), num_conv: int = 0, in_chans: int = 3,
+                 num_classes: int = 0, global_pool: str = "avg", drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0) -> None:
         super().__init__()
         self.depths = tuple(depths)
@@ -220,29 +241,103 @@ class ShuntedTransformer(nn.Module):
             setattr(self, f"patch_embed{i + 1}", embed)
             setattr(self, f"block{i + 1}", blocks)
             setattr(self, f"norm{i + 1}", NormEps6(dim))
+        # What timm's feature wrappers read: one entry per stage, the module whose output is the feature.
         self.feature_info = [
             {"num_chs": dim, "reduction": 4 * 2**i, "module": f"norm{i + 1}"} for i, dim in enumerate(EMBED_DIMS)
         ]
+        self.num_features = self.head_hidden_size = EMBED_DIMS[-1]
+        self.head_drop = nn.Dropout(drop_rate)
+        self.reset_classifier(num_classes, global_pool)
         self.apply(_init_weights)
 
-    def forward(self, x: Tensor) -> list[Tensor]:
-        batch = x.shape[0]
-        features = []
-        for i in range(1, self.num_stages + 1):
-            x, height, width = getattr(self, f"patch_embed{i}")(x)
-            for block in getattr(self, f"block{i}"):
-                x = block(x, height, width)
-            x = getattr(self, f"norm{i}")(x)
-            x = x.view(batch, height, width, -1).permute(0, 3, 1, 2)  # NCHW view, channels_last memory
-            features.append(x)
-        return features
+    # ---- classifier (timm's API) ----
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A new ``num_classes``-way head on the pooled last stage (``0``: no head, ``forward`` gives features)."""
+        if global_pool is not None:
+            if global_pool not in ("avg", ""):
+                raise ValueError(f"global_pool must be 'avg' or '', got {global_pool!r}")
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    # ---- forward ----
+    def _stage(self, index: int, x: Tensor) -> Tensor:
+        """Stage ``index`` (0-based): NCHW in, NCHW out (a view of channels_last memory)."""
+        x, height, width = getattr(self, f"patch_embed{index + 1}")(x)
+        for block in getattr(self, f"block{index + 1}"):
+            x = block(x, height, width)
+        x = getattr(self, f"norm{index + 1}")(x)
+        return x.view(x.shape[0], height, width, -1).permute(0, 3, 1, 2)
+
+    def forward_intermediates(self, x: Tensor, indices: int | list[int] | tuple[int, ...] | None = None,
+                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """timm's intermediate-feature API: the stage outputs picked by ``indices`` (None: all four; an int n:
+        the last n), each already normalised by its stage norm (so ``norm`` changes nothing)."""
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        take, last = _take_indices(self.num_stages, indices)
+        intermediates = []
+        for i in range(last + 1 if stop_early else self.num_stages):
+            x = self._stage(i, x)
+            if i in take:
+                intermediates.append(x)
+        return intermediates if intermediates_only else (x, intermediates)
+
+    def prune_intermediate_layers(self, indices: int | list[int] | tuple[int, ...] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """Drop the stages after the last index taken (and the head); returns the absolute indices."""
+        take, last = _take_indices(self.num_stages, indices)
+        for i in range(last + 1, self.num_stages):
+            for name in (f"patch_embed{i + 1}", f"block{i + 1}", f"norm{i + 1}"):
+                delattr(self, name)
+        if last + 1 < self.num_stages:
+            self.num_features = self.head_hidden_size = EMBED_DIMS[last]
+        self.num_stages = last + 1
+        if prune_head or last + 1 < len(EMBED_DIMS):
+            self.reset_classifier(0, "")
+        return take
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last stage's feature map, NCHW (B, 512, H/32, W/32)."""
+        for i in range(self.num_stages):
+            x = self._stage(i, x)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        if self.global_pool == "avg":
+            x = x.mean(dim=(-2, -1))  # the mean over tokens, as the official classifier pools
+        x = self.head_drop(x)
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-        # A full ImageNet or ACLNet checkpoint carries the unused classifier (``head.*``): drop it, so that
-        # an authors' checkpoint loads with strict=True. Nothing else is forgiven.
-        for name in ("head.weight", "head.bias"):
-            state_dict.pop(prefix + name, None)
+        # A full ImageNet or ACLNet checkpoint carries the ImageNet classifier (``head.*``): a model built
+        # without one drops it, so that an authors' checkpoint loads with strict=True. Nothing else is forgiven.
+        if self.num_classes == 0:
+            for name in ("head.weight", "head.bias"):
+                state_dict.pop(prefix + name, None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _take_indices(num_stages: int, indices: int | list[int] | tuple[int, ...] | None) -> tuple[list[int], int]:
+    """timm's index convention: None -> all, int n -> the last n, a sequence -> those (negative from the end)."""
+    if indices is None:
+        indices = num_stages
+    if isinstance(indices, int):
+        if not 0 < indices <= num_stages:
+            raise ValueError(f"last-n indices {indices} out of range 1..{num_stages}")
+        take = list(range(num_stages - indices, num_stages))
+    else:
+        take = [i + num_stages if i < 0 else i for i in indices]
+        if not take or any(not 0 <= i < num_stages for i in take):
+            raise ValueError(f"feature indices {list(indices)} out of range for {num_stages} stages")
+    return take, max(take)
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -258,40 +353,87 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def load_pretrained(module: nn.Module, path: str | os.PathLike, classifier: str = "head") -> None:
-    """Load local ImageNet weights into ``module`` (strictly, apart from the classifier).
+# ---- local ImageNet weights ----
+class WeightsMismatch(ValueError):
+    """A weights file whose keys or shapes differ from the model's (the message lists them)."""
 
-    Accepts a flat state_dict or one wrapped under ``"model"`` or ``"state_dict"``; drops the keys under the
-    ``classifier`` prefix; raises :class:`AclnetError` listing missing, unexpected and mis-shaped keys when
-    anything else differs. Reads only through :func:`aclnet_kd.checkpoint.safe_load` (weights_only=True).
+
+def _is_classifier(key: str, classifier: str) -> bool:
+    return key == classifier or key.startswith(classifier + ".")
+
+
+def check_weights(state: object, module: nn.Module, classifier: str = "head", adapted: tuple[str, ...] = ()) -> None:
+    """Raise :class:`WeightsMismatch` unless ``state`` holds exactly ``module``'s weights (classifier aside).
+
+    Missing BatchNorm ``num_batches_tracked`` counters are forgiven: they are counters, not weights, and
+    some exports omit them. Keys in ``adapted`` may differ in shape (timm adapts the first conv to in_chans).
     """
-    from aclnet_kd.checkpoint import safe_load  # deferred: checkpoint imports the models package
-
-    state = safe_load(path)
-    for wrapper in ("model", "state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-            break
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise AclnetError(f"{path}: not a state_dict (expected a dict of tensors, flat or under 'model'/"
-                          f"'state_dict'; found {type(state).__name__})")
-    def is_classifier(key: str) -> bool:
-        return key == classifier or key.startswith(classifier + ".")
-
-    state = {k: v for k, v in state.items() if not is_classifier(k)}
-    expected = {k: v for k, v in module.state_dict().items() if not is_classifier(k)}  # a module may keep one
-    # BatchNorm's num_batches_tracked is a counter, not a weight; some exports omit it.
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in state if k in expected and state[k].shape != expected[k].shape]
+        raise WeightsMismatch(f"not a state_dict (expected a dict of tensors, flat or under 'model'/'state_dict'; "
+                              f"found {type(state).__name__})")
+    expected = {k: v for k, v in module.state_dict().items() if not _is_classifier(k, classifier)}
+    given = {k: v for k, v in state.items() if not _is_classifier(k, classifier)}
+    missing = [k for k in expected if k not in given and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in given if k not in expected]
+    mismatched = [f"{k}: file {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
+                  for k in given if k in expected and k not in adapted and given[k].shape != expected[k].shape]
     if missing or unexpected or mismatched:
-        raise AclnetError(
-            f"{path}: weights do not match {type(module).__name__} "
+        raise WeightsMismatch(
+            f"weights do not match {type(module).__name__} "
             f"({len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mis-shaped keys). "
             f"missing: {_preview(missing)}; unexpected: {_preview(unexpected)}; mis-shaped: {_preview(mismatched)}"
         )
-    module.load_state_dict(state, strict=False)
+
+
+def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+    """timm's ``pretrained_filter_fn`` for the Shunted variants.
+
+    The official checkpoints already use our key names (facts.md §1), so nothing is renamed; the filter
+    checks the keys and shapes strictly, because timm loads non-strictly whenever it drops the classifier.
+    """
+    check_weights(state_dict, model, classifier="head", adapted=("patch_embed1.conv.0.weight",))
+    return state_dict
+
+
+def _require_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise AclnetError(f"{path}: no such checkpoint file (pretrained weights are read from local files only; "
+                          "nothing is downloaded)")
+    return path
+
+
+@contextmanager
+def _reading_weights(path: Path) -> Iterator[None]:
+    """Turn the errors of reading and checking the weights file ``path`` into AclnetErrors naming it."""
+    try:
+        yield
+    except WeightsMismatch as err:
+        raise AclnetError(f"{path}: {err}") from None
+    except (AttributeError, RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        # timm's reader re-raises weights_only's UnpicklingError as a RuntimeError caused by it, and fails
+        # with AttributeError on a file that holds a bare tensor instead of a dict.
+        detail = (str(err) or type(err).__name__).splitlines()[0]
+        if isinstance(err, pickle.UnpicklingError) or isinstance(err.__cause__, pickle.UnpicklingError):
+            raise AclnetError(f"{path}: refused to load: the file is not a plain weights file (it carries pickled "
+                              f"objects or code, which weights_only=True does not run). Details: {detail}") from None
+        raise AclnetError(f"{path}: not a state_dict that torch can read with weights_only=True ({detail})") from None
+
+
+def load_pretrained(module: nn.Module, path: str | os.PathLike, classifier: str = "head") -> None:
+    """Load local ImageNet weights into any ``module`` strictly, apart from its ``classifier``.
+
+    Read with timm's own reader (``weights_only=True``; flat, or wrapped under ``"state_dict"``/``"model"``);
+    raises :class:`AclnetError` naming ``path`` and listing missing, unexpected and mis-shaped keys when
+    anything but the classifier differs. Used for timm backbones other than Shunted; the Shunted variants
+    load through ``timm.create_model(..., pretrained=True, pretrained_cfg_overlay=dict(file=path))``.
+    """
+    path = _require_file(path)
+    with _reading_weights(path):
+        state = load_state_dict(str(path), weights_only=True)
+        check_weights(state, module, classifier)
+    # strict=False only because the classifier stays the module's own; everything else was checked above
+    module.load_state_dict({k: v for k, v in state.items() if not _is_classifier(k, classifier)}, strict=False)
 
 
 def _preview(items: list[str], limit: int = 12) -> str:
@@ -301,36 +443,53 @@ def _preview(items: list[str], limit: int = 12) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def _create_shunted(variant: str, pretrained: bool = False, **kwargs) -> ShuntedTransformer:  # noqa: ANN003
-    if pretrained:
-        raise AclnetError(f"{variant}: nothing is downloaded; build it with pretrained=False and load a local "
-                          "ImageNet file with aclnet_kd.models.shunted.load_pretrained(model, path)")
-    # Arguments timm.create_model passes to every entrypoint; the model is always a feature extractor.
-    for name in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "features_only", "num_classes",
-                 "global_pool"):
-        kwargs.pop(name, None)
-    out_indices = kwargs.pop("out_indices", None)
-    if out_indices is not None and tuple(out_indices) != (0, 1, 2, 3):
-        raise AclnetError(f"{variant}: only out_indices=(0, 1, 2, 3) is supported, got {out_indices}")
+# ---- timm registration ----
+def _cfg(**kwargs: Any) -> dict[str, Any]:
+    # No url and no hf_hub_id: weights only ever come from a local file (pretrained_cfg_overlay=dict(file=...)).
+    return {"url": "", "num_classes": 1000, "input_size": (3, 224, 224), "mean": IMAGENET_DEFAULT_MEAN,
+            "std": IMAGENET_DEFAULT_STD, "first_conv": "patch_embed1.conv.0", "classifier": "head",
+            "origin_url": "https://github.com/OliverRensu/Shunted-Transformer", **kwargs}
+
+
+default_cfgs = generate_default_cfgs({f"{name}.in1k": _cfg() for name in SHUNTED_VARIANTS})
+
+
+def _local_weights(variant: str, kwargs: dict[str, Any]) -> Path | None:
+    """The local file ``pretrained=True`` will read (None for an in-memory state_dict); refuse anything else."""
+    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=kwargs.get("pretrained_cfg"),
+                                 pretrained_cfg_overlay=kwargs.get("pretrained_cfg_overlay"))
+    if cfg.state_dict is not None:
+        return None
+    if not cfg.file:
+        raise AclnetError(f"{variant}: nothing is downloaded; pass the local ImageNet file with "
+                          f"timm.create_model({variant!r}, pretrained=True, pretrained_cfg_overlay=dict(file=PATH))")
+    return _require_file(cfg.file)
+
+
+def _create_shunted(variant: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     depths, num_conv = SHUNTED_VARIANTS[variant]
-    model = ShuntedTransformer(depths=depths, num_conv=num_conv, **kwargs)
-    model.pretrained_cfg = {"architecture": variant, "classifier": "head", "num_classes": 0}
-    return model
+    # out_indices only matter with features_only=True (timm's feature getter over forward_intermediates).
+    feature_cfg = {"feature_cls": "getter", "out_indices": kwargs.pop("out_indices", tuple(range(len(EMBED_DIMS))))}
+    _take_indices(len(EMBED_DIMS), feature_cfg["out_indices"])  # a bad index fails here, not as a file error
+    path = _local_weights(variant, kwargs) if pretrained else None
+    with _reading_weights(path) if path is not None else nullcontext():
+        return build_model_with_cfg(ShuntedTransformer, variant, pretrained, depths=depths, num_conv=num_conv,
+                                    pretrained_filter_fn=checkpoint_filter_fn, feature_cfg=feature_cfg, **kwargs)
 
 
 @register_model
-def shunted_t(pretrained: bool = False, **kwargs) -> ShuntedTransformer:  # noqa: ANN003
+def shunted_t(pretrained: bool = False, **kwargs: Any) -> ShuntedTransformer:
     """Shunted-T: depths 1/2/4/1, no extra stem conv (11.5M params with its ImageNet head)."""
     return _create_shunted("shunted_t", pretrained, **kwargs)
 
 
 @register_model
-def shunted_s(pretrained: bool = False, **kwargs) -> ShuntedTransformer:  # noqa: ANN003
+def shunted_s(pretrained: bool = False, **kwargs: Any) -> ShuntedTransformer:
     """Shunted-S: depths 2/4/12/1, one extra stem conv (22.4M params with its ImageNet head)."""
     return _create_shunted("shunted_s", pretrained, **kwargs)
 
 
 @register_model
-def shunted_b(pretrained: bool = False, **kwargs) -> ShuntedTransformer:  # noqa: ANN003
+def shunted_b(pretrained: bool = False, **kwargs: Any) -> ShuntedTransformer:
     """Shunted-B: depths 3/4/24/2, two extra stem convs (39.6M params with its ImageNet head)."""
     return _create_shunted("shunted_b", pretrained, **kwargs)
