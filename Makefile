@@ -26,7 +26,7 @@ run: $(STAMP)
 	@echo "Figures: $(CURDIR)/results/figures/   Report: $(CURDIR)/results/report.html"
 
 # `make test` leaves out the scale-out tests (marker `scaleout`, pyproject.toml): a one-node SLURM cluster and
-# torchrun through the workflow, ~15 min on 2 cores. They need Debian's slurm-wlm and munge (else they skip;
+# torchrun through the workflow, ~18 min on 2 cores. They need Debian's slurm-wlm and munge (else they skip;
 # ACLNET_REQUIRE_SLURM=1 makes that a failure). .ci/run runs both.
 test: $(STAMP)
 	$(BIN)/python -m pytest
