@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -135,8 +136,6 @@ def under(path: str, folder: str) -> bool:
 
 
 # ---- a one-node SLURM cluster (tests/workflow/test_scaleout.py) --------------------------------------------
-
-import pytest  # noqa: E402  (fixtures below; the helpers above stay importable without pytest's plugins)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Scale-out, run for real: the DAG through `profiles/slurm` on a one-node SLURM cluster (conftest
 `slurm_cluster`, no accounting storage), a training preempted with `scancel` that resumes from last.pt bit for
-bit, and the DAG with `compute.launcher` = torchrun (2 gloo processes per training).
+bit, the DAG with `compute.launcher` = torchrun (2 gloo processes per training) through `snakemake --cores 2`,
+and one such training as a SLURM job.
 
 Slow (minutes on 2 cores): marker `scaleout`, run by `make test-scaleout` and by .ci/run, not by `make test`.
 Each test copies the repository (conftest.copy_repo) with the smoke preset merged into params.yaml.
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from aclnet_kd.checkpoint import safe_load
 from conftest import BIN_DIR, copy_repo, run, snakemake_jobs, tool_env
@@ -96,7 +96,7 @@ def test_smoke_dag_through_slurm_profile(slurm_cluster, tmp_path):
 RESUMED = re.compile(r"resumed from \S+last\.pt at epoch (\d+), batch (\d+)/(\d+)")
 
 
-def _cancel_training_after_first_checkpoint(cluster, repo: Path, run_dir: Path, snake: subprocess.Popen,
+def _cancel_training_after_first_checkpoint(cluster, run_dir: Path, snake: subprocess.Popen,
                                             timeout: float) -> str:
     """Wait for the training's first last.pt, then `scancel` its SLURM job; returns the job id."""
     deadline = time.monotonic() + timeout
@@ -126,7 +126,7 @@ def test_cancelled_training_resumes_from_last_pt_bit_identical(slurm_cluster, tm
     with open(tmp_path / "snakemake.log", "w") as log:
         snake = subprocess.Popen(SLURM_RUN + [target], cwd=repo, env=_slurm_env(slurm_cluster, repo),
                                  stdout=log, stderr=subprocess.STDOUT, text=True)
-        cancelled = _cancel_training_after_first_checkpoint(slurm_cluster, repo, repo / run_rel, snake, 600)
+        cancelled = _cancel_training_after_first_checkpoint(slurm_cluster, repo / run_rel, snake, 600)
         snake.wait(timeout=600)
     out = (tmp_path / "snakemake.log").read_text()
     assert snake.returncode == 0, out[-6000:]
