@@ -27,7 +27,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from aclnet_kd.checkpoint import load_model_checkpoint
+from aclnet_kd.models import load_model_checkpoint
 from aclnet_kd.deploy.export import SaliencyGraph, export_onnx, input_names
 from aclnet_kd.deploy.latency import cpu_name, summarise, time_calls
 from aclnet_kd.models import build_model

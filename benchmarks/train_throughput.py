@@ -9,7 +9,9 @@ For each step kind (teacher step, plain student step, distillation step) this pr
   FLOP/s that this run measures with a large matmul in the same precision.
 
 Targets (issue 4): ratio >= 1.8 for every step on 2 CPU cores, and >= 50% of the measured peak.
-A step is exactly the training loop's: `aclnet_kd.train.loop.forward_losses` + backward + Adam.
+A step is the training loop's own `aclnet_kd.train.loop.train_step` on parts built by the loop's
+`build_training` / `step_parts` from the params (recipe, losses, scaler, clipping, compile); the baseline
+mode only swaps in the release's per-parameter Adam.
 
     python benchmarks/train_throughput.py                      # all three, 256 px, batch 4 (~5-10 min, 2 cores)
     python benchmarks/train_throughput.py --steps 1 --warmup 1 --batch 2 --size 128 --only student   # quick
@@ -26,66 +28,62 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from aclnet_kd.config import load_params
-from aclnet_kd.losses import DistillationLoss, LabelLoss
+from aclnet_kd.config import deep_merge, load_params
 from aclnet_kd.models import build_model
-from aclnet_kd.train.distributed import resolve_device
-from aclnet_kd.train.loop import forward_losses
-from aclnet_kd.train.precision import autocast, check_precision, to_memory_format
+from aclnet_kd.train.distributed import DistInfo, resolve_device
+from aclnet_kd.train.loop import build_training, prepare_teacher, step_parts, train_step
+from aclnet_kd.train.precision import check_precision
+from aclnet_kd.train.recipe import resolve_recipe
 
 STEP_KINDS = ("teacher", "student", "kd")
 REPO = Path(__file__).resolve().parents[1]
 
 
 def make_step(kind: str, params: dict, size: int, batch: int, device: torch.device):
-    """Models, optimizer and a random batch for one step kind; returns ``run(precision, channels_last)``."""
-    models = params["models"]
-
-    def build(role: str) -> torch.nn.Module:
-        cfg = {k: v for k, v in models[role].items() if k not in ("name", "pretrained")}
-        return build_model(models[role]["name"], **cfg).to(device)
-
-    model = build("teacher" if kind == "teacher" else "student").train()
-    teacher = build("teacher").eval().requires_grad_(False) if kind == "kd" else None
-    kd_loss = None
-    if kind == "kd":
-        weights = {k: v for k, v in params["kd"]["weights"].items() if k != "label"}
-        kd_loss = DistillationLoss(weights, tau=params["kd"]["tau"],
-                                   atd_teacher_fix=params["kd"]["atd_teacher_fix"]).to(device).requires_grad_(False)
-    # The release's optimizer (the default per-parameter loop) for the baseline; ours is the fused one the
-    # training loop uses. Same update rule.
-    optimizers = {False: torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-3, foreach=False),
-                  True: torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-3, fused=True)}
-    label_loss = LabelLoss()
+    """A random batch and, per mode, the training loop's own parts (``loop.build_training`` +
+    ``loop.step_parts``) for one step kind; returns ``run(precision, channels_last, compile, ours)``, which
+    runs ``loop.train_step``. The baseline mode swaps in the release's optimizer (per-parameter Adam)."""
+    role, kd = ("teacher" if kind == "teacher" else "student"), kind == "kd"
+    info = DistInfo(rank=0, local_rank=0, world_size=1, device=device)
+    no_weights = {"models": {r: {"pretrained": None} for r in ("teacher", "student")}}
+    params = deep_merge(params, no_weights)  # random weights: the speed does not depend on them
+    teacher = None
+    if kd:
+        spec = params["models"]["teacher"]
+        teacher = prepare_teacher(build_model(spec["name"], **{k: v for k, v in spec.items() if k != "name"}),
+                                  device, channels_last=False)
     generator = torch.Generator().manual_seed(0)
-    rgb = torch.randn(batch, 3, size, size, generator=generator).to(device)
-    depth = torch.rand(batch, 1, size, size, generator=generator).to(device)
-    gt = (torch.rand(batch, 1, size, size, generator=generator) > 0.8).float().to(device)
-    compiled: dict = {}
+    data = {"rgb": torch.randn(batch, 3, size, size, generator=generator).to(device),
+            "depth": torch.rand(batch, 1, size, size, generator=generator).to(device),
+            "gt": (torch.rand(batch, 1, size, size, generator=generator) > 0.8).float().to(device)}
+    built: dict = {}
+
+    def parts_for(precision: str, channels_last: bool, compile_model: bool, ours: bool):
+        key = (precision, channels_last, compile_model, ours)
+        if key not in built:
+            edit = {"train": {"precision": precision, "channels_last": channels_last, "compile": compile_model,
+                              "device": device.type, "image_size": size, "batch_size": batch}}
+            recipe = resolve_recipe(deep_merge(params, edit), role, kd=kd)
+            training = build_training(recipe, info, teacher=teacher)
+            parts = step_parts(training, recipe, info)
+            if not ours:  # the release's optimizer: the default per-parameter loop (same update rule)
+                parts.optimizer = torch.optim.Adam(training.model.parameters(), lr=recipe.lr,
+                                                   weight_decay=recipe.weight_decay, foreach=False)
+            built[key] = (training, parts)
+        return built[key]
 
     def run(precision: str, channels_last: bool, compile_model: bool = False, ours: bool = False) -> None:
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        for net in (model, teacher):
-            if net is not None:
-                net.to(memory_format=memory_format)
-        net = model
-        if compile_model:
-            net = compiled.setdefault("model", torch.compile(model))
-        x, d = to_memory_format(rgb, channels_last), to_memory_format(depth, channels_last)
-        with autocast(precision, device):
-            terms = forward_losses(net, model.is_rgbd, x, d if (model.is_rgbd or teacher is not None) else None,
-                                   gt, label_loss, 1.0, teacher, kd_loss)
-            loss = sum(terms.values())
-        optimizers[ours].zero_grad(set_to_none=True)
-        loss.backward()
-        optimizers[ours].step()
+        if teacher is not None:
+            teacher.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        train_step(parts_for(precision, channels_last, compile_model, ours)[1], data)
 
     def count_flops() -> int:
         """Model FLOPs of one step: 3 x the forward of what is trained (forward + backward, the usual
         convention) + 1 x the teacher's no-grad forward. Forwards are counted with FlopCounterMode (conv,
         linear, matmul, attention); its conv-backward formula overcounts grouped (depthwise) convolutions,
         so backward passes are not counted directly."""
-        model.to(memory_format=torch.contiguous_format)
+        training, _ = parts_for("fp32", False, False, False)
+        model, rgb, depth = training.model, data["rgb"], data["depth"]
         teacher_out, teacher_flops = None, 0
         with torch.no_grad():
             if teacher is not None:
@@ -97,9 +95,9 @@ def make_step(kind: str, params: dict, size: int, batch: int, device: torch.devi
             counter = FlopCounterMode(display=False)
             with counter:
                 out = model(rgb, depth) if model.is_rgbd else model(rgb, return_all=True)
-                label_loss(out.side_logits, gt)
-                if kd_loss is not None:
-                    kd_loss(out, teacher_out)
+                training.label_loss(out.side_logits, data["gt"])
+                if training.kd_loss is not None:
+                    training.kd_loss(out, teacher_out)
         return 3 * counter.get_total_flops() + teacher_flops
 
     run.count_flops = count_flops

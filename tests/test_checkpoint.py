@@ -8,8 +8,9 @@ import pickle
 import pytest
 import torch
 
-from aclnet_kd.checkpoint import atomic_save, load_model_checkpoint, safe_load
+from aclnet_kd.checkpoint import atomic_save, safe_load
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.models import load_model_checkpoint
 
 
 class _Payload:

@@ -68,12 +68,28 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def schema_with_names(schema: dict) -> dict:
+    """The schema with the names that are written in the package, not in the YAML: a ``kd.weights``
+    property per KD term and the pattern of an ``ablations`` value (the loss registry), the model names and
+    the depth polarities (:mod:`aclnet_kd.constants`)."""
+    from aclnet_kd.constants import DEPTH_POLARITIES, MODEL_NAMES
+    from aclnet_kd.losses.registry import KD_TERMS, weights_pattern
+
+    schema["$defs"]["dataset"]["properties"]["depth_polarity"] = {"enum": list(DEPTH_POLARITIES)}
+    schema["$defs"]["model"]["properties"]["name"] = {"enum": list(MODEL_NAMES)}
+
+    kd = schema["properties"]["kd"]["properties"]
+    kd["weights"]["properties"].update({name: {"type": "number", "minimum": 0} for name in KD_TERMS})
+    schema["properties"]["ablations"]["additionalProperties"]["pattern"] = weights_pattern()
+    return schema
+
+
 def _schema_errors(params: dict) -> list[str]:
     import jsonschema  # here: the Snakefile and every command import this module; only loading validates
 
     if not SCHEMA.is_file():
         raise AclnetError(f"{SCHEMA}: params schema not found (install the package from the repository)")
-    validator = jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA.read_text()))
+    validator = jsonschema.Draft202012Validator(schema_with_names(yaml.safe_load(SCHEMA.read_text())))
     errors = sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
     lines = []
     for error in errors:

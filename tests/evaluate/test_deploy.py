@@ -16,10 +16,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from aclnet_kd.checkpoint import FORMAT, atomic_save, load_model_checkpoint
+from aclnet_kd.checkpoint import FORMAT, atomic_save
 from aclnet_kd.cli import main as aclnet
 from aclnet_kd.deploy.export import SaliencyGraph, dataset_batches
-from aclnet_kd.models import build_model
+from aclnet_kd.models import build_model, load_model_checkpoint
 
 TINY_BACKBONE = "test_convnext"  # timm's test model: the export path is the same, ~20 s instead of minutes
 

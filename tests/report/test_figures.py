@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -10,6 +9,7 @@ import numpy as np
 import yaml
 
 from aclnet_kd.cli import main as aclnet
+from record_helper import run_record_json
 
 RUNS = ("teacher", "student", "student_kd")
 
@@ -47,8 +47,8 @@ def build_results(root: Path) -> Path:
             "step\tloss\n" + "".join(f"{s}\t{1.5 / (s + 1) + 0.1 * k}\n" for s in range(4)))
         (train / "dvclive" / "plots" / "metrics" / "val_mae.tsv").write_text(
             "timestamp\tstep\tval_mae\n" + "".join(f"0\t{s}\t{0.3 / (s + 1)}\n" for s in range(4)))
-        (train / "run.json").write_text(json.dumps({"dataset": "tiny-rail", "synthetic": True,
-                                                    "selection": {"protocol": "best_val"}, "selected_epoch": 4}))
+        (train / "run.json").write_text(run_record_json(dataset="tiny-rail", synthetic=True, selected_epoch=4,
+                                                        epochs=4, epochs_done=4))
     params = root / "params.yaml"
     from params_helper import write_params
 

@@ -12,6 +12,7 @@ import yaml
 
 from aclnet_kd.cli import main as aclnet
 from aclnet_kd.report.tables import REPORTED_CSV, load_reported
+from record_helper import run_record_json
 
 # (run, seed) -> Sm on the rail test split; MAE = 1 - Sm - 0.15 etc. keep the numbers easy to check.
 RAIL_SM = {("teacher", 0): 0.80, ("teacher", 1): 0.82, ("student", 0): 0.70, ("student", 1): 0.72,
@@ -28,9 +29,8 @@ def write_results(root: Path, track: str, splits: list[str], sm: dict, synthetic
             (folder / "metrics.json").write_text(json.dumps(metrics))
         train = root / "train" / track / run / f"seed{seed}"
         train.mkdir(parents=True, exist_ok=True)
-        (train / "run.json").write_text(json.dumps({
-            "dataset": f"synthetic-{track}", "synthetic": synthetic, "selected_epoch": 2,
-            "selection": {"protocol": "best_val", "test_set_selection": False}}))
+        (train / "run.json").write_text(run_record_json(dataset=f"synthetic-{track}", synthetic=synthetic,
+                                                        selected_epoch=2))
 
 
 def write_params(path: Path, seeds: list[int], ablations: dict | None = None) -> Path:

@@ -13,13 +13,15 @@ from aclnet_kd.train.recipe import parse_kd_weights, resolve_recipe
 def test_merge_order_train_role_track(params):
     params = deep_merge(params, {
         "train": {"epochs": 3, "student": {"epochs": 5, "lr": 2.0e-4}},
-        "tracks": {"sod": {"train": {"image_size": 96, "student": {"batch_size": 2}}}},
     })
+    params["tracks"]["sod"]["train"] = {"image_size": 96, "student": {"batch_size": 2}}   # replaces the demo's
     teacher = resolve_recipe(params, "teacher")
     assert (teacher.epochs, teacher.image_size, teacher.batch_size) == (3, 64, 4)
     student = resolve_recipe(params, "student", track="sod", seed=7)
     assert (student.epochs, student.lr, student.image_size, student.batch_size, student.seed) == (5, 2e-4, 96, 2, 7)
     assert student.model_name == "aclnet_s" and student.model_cfg["backbone"] == "test_convnext"
+    params["tracks"]["sod"]["train"]["epochs"] = 20   # a track's key beats train.<role>'s
+    assert resolve_recipe(params, "student", track="sod").epochs == 20
 
 
 @pytest.mark.parametrize("edit, key", [
@@ -70,6 +72,8 @@ def test_kd_weights_flag_overrides_params(params):
 
 def test_lr_schedule_matches_release(params):
     """The release halves lr at the start of every epoch e (0-based) with (e + 1) % 20 == 0."""
+    params = deep_merge(params, {"train": {"lr_schedule": "step", "warmup_epochs": 3, "lr_step": 20,
+                                           "lr_gamma": 0.5}})
     recipe = resolve_recipe(params, "student")
     release_lr, ours = 1.0, []
     for epoch in range(100):
@@ -78,6 +82,22 @@ def test_lr_schedule_matches_release(params):
         assert recipe.lr_factor(epoch) == pytest.approx(release_lr)
         ours.append(recipe.lr_factor(epoch))
     assert ours[18] == 1.0 and ours[19] == 0.5 and ours[39] == 0.25
+
+
+def test_cosine_schedule_with_warmup(params):
+    # 10 epochs, 2 of warm-up: 1/3, 2/3, then 0.5 (1 + cos(pi k / 8)) for k = 0..7 at each epoch's start
+    params = deep_merge(params, {"train": {"lr_schedule": "cosine", "warmup_epochs": 2, "epochs": 10}})
+    recipe = resolve_recipe(params, "student")
+    factors = [recipe.lr_factor(epoch) for epoch in range(10)]
+    assert factors[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert factors[4] == pytest.approx(0.5 * (1 + 0.7071067812))   # k = 2: cos(pi / 4)
+    assert factors[6] == pytest.approx(0.5)                         # k = 4: half way down
+    assert factors[9] == pytest.approx(0.5 * (1 - 0.9238795325))   # k = 7: small, not 0 (the last epoch learns)
+    assert all(a > b for a, b in zip(factors[2:], factors[3:]))
+    no_warmup = resolve_recipe(deep_merge(params, {"train": {"warmup_epochs": 0}}), "student")
+    assert no_warmup.lr_factor(0) == 1.0
+    with pytest.raises(AclnetError, match=r"train\.lr_schedule"):
+        validate_params(deep_merge(params, {"train": {"lr_schedule": "linear"}}))
 
 
 def test_kd_section_is_read_by_the_distilled_student_only(params):
@@ -101,6 +121,7 @@ def test_paper_preset_sod_track_follows_the_release_config(repo_root):
     for role in ("teacher", "student"):
         sod = resolve_recipe(params, role, track="sod")
         assert (sod.epochs, sod.lr, sod.batch_size, sod.image_size, sod.grad_clip) == (200, 1e-4, 4, 320, 0.5)
+        assert sod.lr_schedule == "step"
         assert [sod.lr_factor(e) for e in (0, 58, 59, 118, 119)] == pytest.approx([1, 1, 0.1, 0.1, 0.01])
     rail = resolve_recipe(params, "student", track="rail")
     assert (rail.lr_step, rail.lr_gamma, rail.grad_clip, rail.image_size, rail.batch_size) == (20, 0.5, 0, 256, 6)

@@ -13,15 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Extensions both layouts accept (case-insensitive). Anything else in a modality folder is ignored.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 # How depth values become [0, 1]:
 #   auto:   8-bit / 255; 16-bit and float per-image min-max (16-bit sensors rarely use their full range)
 #   dtype:  divide by the type's maximum (255 or 65535); float must already be in [0, 1]
 #   minmax: per-image min-max for every type
 DEPTH_SCALES = ("auto", "dtype", "minmax")
-DEPTH_POLARITIES = ("near_bright", "near_dark")
 
 # GT pixels strictly between these are "grey"; more than MAX_GREY_FRACTION of them means the file is not
 # a binary mask (anti-aliased or JPEG-compressed edges stay well below it).

@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from aclnet_kd.data.images import IMAGE_EXTENSIONS
+from aclnet_kd.io import IMAGE_SUFFIXES
 
 LAYOUTS = ("rail", "sod")
 MODALITY_DIRS = {"rail": ("rgb", "d", "gt"), "sod": ("RGB", "depth", "GT")}
-RAIL_SPLITS = ("train", "test")
 DEFAULT_SOD_TEST_SETS = ("NJU2K", "NLPR", "STERE")
 
 
@@ -58,7 +57,7 @@ def _find_dir(parent: Path, name: str) -> Path | None:
 def _images_by_stem(folder: Path, problems: list[Problem]) -> dict[str, Path]:
     by_stem: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in IMAGE_EXTENSIONS:
+        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         if path.stem in by_stem:
             problems.append(Problem(str(path), f"stem '{path.stem}' appears twice in this folder "

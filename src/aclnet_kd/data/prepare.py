@@ -23,12 +23,13 @@ import cv2
 import numpy as np
 
 from aclnet_kd.config import load_params, section
+from aclnet_kd.constants import DEPTH_POLARITIES
 from aclnet_kd.data import images
 from aclnet_kd.data.dataset import open_prepared, resize_sample
 from aclnet_kd.data.layouts import DEFAULT_SOD_TEST_SETS, LAYOUTS, discover
-from aclnet_kd.data.synthetic_common import staged_dir
 from aclnet_kd.data.validate import SIZE_RULES, CheckedSample, validate_splits
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.io import staged_dir
 
 SYNTHETIC_LAYOUT = {"synthetic-rail": "rail", "synthetic-sod": "sod"}
 MANIFEST_COLUMNS = ("id", "split", "source_split", "rgb_path", "depth_path", "gt_path", "height", "width",
@@ -243,7 +244,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     direct.add_argument("--cache-size", type=int, help="side of the cached images (default 256)")
     direct.add_argument("--val-size", type=int, help="samples held out of train for validation (default 0)")
     direct.add_argument("--seed", type=int, help="seed of the validation split (default 0)")
-    direct.add_argument("--depth-polarity", choices=images.DEPTH_POLARITIES, help="default near_bright")
+    direct.add_argument("--depth-polarity", choices=DEPTH_POLARITIES, help="default near_bright")
     direct.add_argument("--depth-scale", choices=images.DEPTH_SCALES, help="default auto")
     direct.add_argument("--size-rule", choices=SIZE_RULES, help="default strict")
     direct.add_argument("--test-sets", help="sod layout: comma-separated test-set folders (default NJU2K,NLPR,STERE)")

@@ -6,15 +6,14 @@ independent of generation order and the same seed gives byte-identical files.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import cv2
 import numpy as np
+
+from aclnet_kd.io import staged_dir  # noqa: F401  (the generators' all-or-nothing raw folder)
 
 # Fixed salts so a split's images do not change when another split's count changes.
 SPLIT_SALT = {"train": 11, "test": 13, "NJU2K": 17, "NLPR": 19, "STERE": 23}
@@ -89,36 +88,3 @@ def write_split(split_dir: Path, dir_names: tuple[str, str, str], exts: tuple[st
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(one, range(count)))
-
-
-def replace_dir(tmp: Path, final: Path) -> None:
-    """Move a finished temp folder into place, replacing an older one (never leaving a half-written one)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        final.rename(old)
-    tmp.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def temp_dir_beside(final: Path) -> Path:
-    """A fresh hidden folder next to ``final`` (same file system, so the final rename is atomic)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    return tmp
-
-
-@contextlib.contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Yield a temp folder beside ``final``; on success it replaces ``final``, on any failure it is removed,
-    so a reader never sees a half-written folder and a failed run leaves the old one untouched."""
-    tmp = temp_dir_beside(final)
-    try:
-        yield tmp
-        replace_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

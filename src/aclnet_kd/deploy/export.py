@@ -22,9 +22,8 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +32,7 @@ from torch import nn
 from aclnet_kd.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, INPUT_LAYOUT
 from aclnet_kd.deploy.sidecar import FORMAT, OUTPUT_NAME, SIZE_MULTIPLE, sidecar_path
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.io import staged_file
 
 TOLERANCE = 1e-4  # max abs difference of the [0, 1] maps, onnxruntime against PyTorch
 OPSET = 18
@@ -143,21 +143,6 @@ def dataset_batches(prepared: Path, split: str, is_rgbd: bool, sizes: list[int],
     return out
 
 
-@contextlib.contextmanager
-def staged_file(target: Path) -> Iterator[Path]:
-    """A temp path beside ``target``; renamed over it on success, removed on any error."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-        Path(tmp + ".data").unlink(missing_ok=True)  # external weights, if the exporter wrote any
-
-
 def sidecar(graph: SaliencyGraph, name: str, cfg: dict[str, Any], meta: dict[str, Any], size: int,
             checkpoint: Path, verification: dict[str, Any], opset: int) -> dict[str, Any]:
     """The sidecar's content (see ``sidecar.py``)."""
@@ -196,7 +181,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from aclnet_kd.checkpoint import load_model_checkpoint, safe_load
+    from aclnet_kd.checkpoint import safe_load
+    from aclnet_kd.models import load_model_checkpoint
     from aclnet_kd.evaluate.predict import training_image_size
 
     if args.out.suffix != ".onnx":

@@ -17,10 +17,11 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
+from aclnet_kd.constants import DEPTH_POLARITIES
 from aclnet_kd.deploy.sidecar import OUTPUT_NAME, read_sidecar
 from aclnet_kd.errors import AclnetError
-from aclnet_kd.evaluate.io import atomic_output_dir
 from aclnet_kd.evaluate.numpy_io import PROTOCOLS, load_folder_arrays, pair_folders, probs_to_maps
+from aclnet_kd.io import staged_dir
 
 
 def open_session(path: Path, threads: int | None = None) -> Any:
@@ -69,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", required=True, type=Path, help="model from `aclnet export` (sidecar beside it)")
     parser.add_argument("--rgb-dir", type=Path, help="plain folder of RGB images")
     parser.add_argument("--depth-dir", type=Path, help="plain folder of depth images, same stems (teacher only)")
-    parser.add_argument("--depth-polarity", choices=("near_bright", "near_dark"), default="near_bright",
+    parser.add_argument("--depth-polarity", choices=DEPTH_POLARITIES, default="near_bright",
                         help="how the --depth-dir files encode near surfaces (default near_bright)")
     parser.add_argument("--dataset", type=Path, help=argparse.SUPPRESS)  # refused with a pointer, below
     parser.add_argument("--out", required=True, type=Path, help="output folder for <stem>.png maps")
@@ -98,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
                                    args.depth_polarity)
     session = open_session(args.onnx, args.threads)
     written = 0
-    with atomic_output_dir(args.out) as tmp:
+    with staged_dir(args.out) as tmp:
         for stem, saliency in predict_onnx(session, batches, need_depth, args.protocol):
             if not cv2.imwrite(str(tmp / f"{stem}.png"), saliency):
                 raise AclnetError(f"{tmp / (stem + '.png')}: could not write the map")

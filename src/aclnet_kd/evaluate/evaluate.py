@@ -27,8 +27,9 @@ import cv2
 import numpy as np
 
 from aclnet_kd.errors import AclnetError
-from aclnet_kd.evaluate.io import atomic_write_texts, list_images, read_gray_map
+from aclnet_kd.evaluate.io import list_images, read_gray_map
 from aclnet_kd.evaluate.metrics import METRIC_KEYS, SODMetrics
+from aclnet_kd.io import atomic_write_texts
 
 # A map whose aspect ratio differs from its GT's by more than this factor is not the same picture
 # (a network-size square map of a 4:3 GT is fine; a 1:4 strip is not).

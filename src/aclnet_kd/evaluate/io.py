@@ -1,36 +1,17 @@
-"""File helpers for predict / evaluate / report: map reading and all-or-nothing outputs.
-
-A stage that fails half-way must leave nothing behind (the workflow would otherwise take a half-written
-folder for a finished one). Outputs are therefore written to temp paths beside their targets and renamed
-into place only once everything has succeeded.
+"""File helpers for predict / evaluate / report: listing image folders and reading maps.
+(The all-or-nothing writers are in :mod:`aclnet_kd.io`.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from aclnet_kd.errors import AclnetError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _default_mode(path: Path, is_dir: bool) -> None:
-    """mkstemp/mkdtemp create private (0600/0700) paths; give outputs the usual permissions instead."""
-    os.chmod(path, (0o777 if is_dir else 0o666) & ~_umask())
+from aclnet_kd.io import IMAGE_SUFFIXES
 
 
 def list_images(folder: str | os.PathLike, what: str = "image") -> dict[str, Path]:
@@ -71,44 +52,3 @@ def read_gray_map(path: str | os.PathLike) -> np.ndarray:
             raise AclnetError(f"{path}: a colour image, not a grayscale saliency map")
         image = np.ascontiguousarray(colour[..., 0])
     return image
-
-
-@contextlib.contextmanager
-def atomic_output_dir(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temp folder beside ``target``; on success it replaces ``target``, on error it vanishes."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    _default_mode(tmp, is_dir=True)
-    try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def atomic_write_texts(files: dict[str | os.PathLike, str]) -> None:
-    """Write several text files all-or-nothing: every temp file first, then the renames."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for target, text in files.items():
-            target = Path(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            staged.append((tmp, target))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-            _default_mode(Path(tmp), is_dir=False)
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    except BaseException:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise

@@ -3,7 +3,7 @@
     aclnet predict --checkpoint best.pt --dataset data/prepared/NAME --split test --out DIR
     aclnet predict --checkpoint best.pt --rgb-dir new_images/ [--depth-dir new_depth/] --out DIR
 
-The checkpoint names its model and config (``checkpoint.load_model_checkpoint``), so there is no
+The checkpoint names its model and config (``models.load_model_checkpoint``), so there is no
 ``--model`` flag; it is read with ``weights_only=True`` and a file carrying pickled code is refused before
 anything is written. The teacher (``model.is_rgbd``) gets RGB and depth; the student gets RGB only.
 
@@ -33,9 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aclnet_kd.constants import DEPTH_POLARITIES
 from aclnet_kd.errors import AclnetError
-from aclnet_kd.evaluate.io import atomic_output_dir
 from aclnet_kd.evaluate.numpy_io import PROTOCOLS, load_folder_arrays, pair_folders
+from aclnet_kd.io import staged_dir
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -131,11 +132,10 @@ def folder_batches(rgb_dir: Path, depth_dir: Path | None, image_size: int, batch
 
 
 def training_image_size(meta: dict[str, Any]) -> int | None:
-    """The network input side the checkpoint was trained at, if its meta records it."""
-    for source in (meta, meta.get("config") or {}, (meta.get("config") or {}).get("train") or {}):
-        if isinstance(source, dict) and isinstance(source.get("image_size"), int):
-            return int(source["image_size"])
-    return None
+    """The network input side the checkpoint was trained at: its run record's ``image_size`` (RunRecord),
+    or None for a checkpoint without one."""
+    size = meta.get("image_size")
+    return int(size) if isinstance(size, int) else None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="split to predict (with --dataset), e.g. test or NJU2K")
     parser.add_argument("--rgb-dir", type=Path, help="plain folder of RGB images (instead of --dataset)")
     parser.add_argument("--depth-dir", type=Path, help="plain folder of depth images, same stems (teacher only)")
-    parser.add_argument("--depth-polarity", choices=("near_bright", "near_dark"), default="near_bright",
+    parser.add_argument("--depth-polarity", choices=DEPTH_POLARITIES, default="near_bright",
                         help="how the --depth-dir files encode near surfaces (default near_bright)")
     parser.add_argument("--out", required=True, type=Path, help="output folder for <stem>.png maps")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="sigmoid",
@@ -160,7 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from aclnet_kd.checkpoint import load_model_checkpoint
+    from aclnet_kd.models import load_model_checkpoint
 
     if (args.dataset is None) == (args.rgb_dir is None):
         raise AclnetError("give either --dataset PREPARED_DIR --split SPLIT or --rgb-dir DIR")
@@ -189,7 +189,7 @@ def main(args: argparse.Namespace) -> int:
         device = torch.device(args.device)
 
     written = 0
-    with atomic_output_dir(args.out) as tmp:
+    with staged_dir(args.out) as tmp:
         for stem, saliency in predict_batches(model, batches, args.protocol, device):
             if not cv2.imwrite(str(tmp / f"{stem}.png"), saliency):
                 raise AclnetError(f"{tmp / (stem + '.png')}: could not write the map")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -85,3 +88,15 @@ class ATD(nn.Module):
         else:
             y_t = self._project(teacher, self.teacher_key, self.student_back, softmax_over_positions=False)
         return attention_transfer_loss(y_s, y_t)
+
+
+class ATDTerm(nn.ModuleList):
+    """The registered term ``atd``: one :class:`ATD` per level, summed over the decoder features am1..am4."""
+
+    def distill(self, student: dict[str, list[Tensor]], teacher: dict[str, list[Tensor]]) -> Tensor:
+        return sum(m(s, t) for m, s, t in zip(self, student["decoder_feats"], teacher["decoder_feats"]))
+
+
+def build_term(options: Mapping[str, Any], channels: tuple[int, ...]) -> ATDTerm:
+    """Registry builder: option ``atd_teacher_fix``."""
+    return ATDTerm(ATD(c, teacher_fix=options["atd_teacher_fix"]) for c in channels)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -104,3 +107,15 @@ class CLD(nn.Module):
             + grace_info_nce(t_spatial, s_spatial, self.tau, rows=rows)
         )
         return 0.5 * per_sample.mean()
+
+
+class CLDTerm(nn.ModuleList):
+    """The registered term ``cld``: one :class:`CLD` per level, summed over the stage features s1..s4."""
+
+    def distill(self, student: dict[str, list[Tensor]], teacher: dict[str, list[Tensor]]) -> Tensor:
+        return sum(m(s, t) for m, s, t in zip(self, student["stage_feats"], teacher["stage_feats"]))
+
+
+def build_term(options: Mapping[str, Any], channels: tuple[int, ...]) -> CLDTerm:
+    """Registry builder: options ``tau`` and ``gather_across_ranks``."""
+    return CLDTerm(CLD(c, options["tau"], options["gather_across_ranks"]) for c in channels)

@@ -1,21 +1,26 @@
-"""DistillationLoss: the weighted KD terms of ACLNet-S* (CLD + MGMD + ATD)."""
+"""DistillationLoss: the weighted KD terms of a distilled student (ACLNet-S*: CLD + MGMD + ATD).
+
+Which terms exist, what each reads and how it is built is the registry's (:mod:`.registry`); this module
+builds the terms whose weight is > 0 and adds their weighted values.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
+from aclnet_kd.constants import LEVEL_CHANNELS
 from aclnet_kd.errors import AclnetError
 
-from .atd import ATD
-from .cld import CLD
-from .mgmd import MGMD
+from .registry import KD_TERMS, REGISTRY, WEIGHT_KEYS, KDTerm
 
-KD_TERMS = ("cld", "mgmd", "atd")
 # `label` may sit beside the KD terms in params `kd.weights`; the trainer applies it to LabelLoss.
-ACCEPTED_WEIGHT_KEYS = ("label", *KD_TERMS)
+ACCEPTED_WEIGHT_KEYS = WEIGHT_KEYS
+# Outputs with one tensor per feature level whose channels are LEVEL_CHANNELS (side_logits have 1 channel).
+_LEVEL_FIELDS = ("stage_feats", "decoder_feats")
 
 
 def _check_weights(weights: Mapping[str, Any]) -> dict[str, float]:
@@ -31,6 +36,12 @@ def _check_weights(weights: Mapping[str, Any]) -> dict[str, float]:
     return checked
 
 
+def build_term(term: KDTerm, options: Mapping[str, Any], channels: tuple[int, ...]) -> nn.Module:
+    """The module of a registered term (its builder is imported here, on first use)."""
+    module_name, _, function = term.builder.partition(":")
+    return getattr(importlib.import_module(module_name), function)(options, channels)
+
+
 class DistillationLoss(nn.Module):
     r"""The distillation terms of ACLNet-KD between a student and a (frozen) teacher.
 
@@ -38,14 +49,15 @@ class DistillationLoss(nn.Module):
         mgmd = w_mgmd * MGMD(s_4^S, s_4^T)                      on stage 4
         atd  = w_atd  * sum_{i=1..4} ATD_i(am_i^S, am_i^T)      on the decoder features am1..am4
 
-    ``forward`` returns ``{"cld": ..., "mgmd": ..., "atd": ...}`` with the weights already applied;
-    a term whose weight is 0 (or missing from ``weights``) is neither built nor computed, and
-    its key is absent. The release uses all weights 1 and adds these to the label loss.
+    (and any other term of the registry). ``forward`` returns ``{name: w_name * term}``; a term whose
+    weight is 0 (or missing from ``weights``) is neither built nor computed, and its key is absent. Each
+    built term is a child module named after it (state_dict keys ``cld.0...``, ``mgmd...``). The release
+    uses all weights 1 and adds these to the label loss.
 
     The teacher's features are detached: no gradient reaches the teacher network. The KD modules'
     own parameters (the CLD 1x1 convs, MGMD branches and graphs, ATD projections) do receive
-    gradients; whether they are optimised is the trainer's choice (params
-    ``kd.train_kd_modules``; the release never gives them to its optimizer, so they stay at
+    gradients; whether they are optimised is the trainer's choice (:meth:`trainable_parameters`; params
+    ``kd.train_kd_modules``: the release never gives them to its optimizer, so they stay at
     their random initialisation). The module starts in training mode, as in the release, where
     MGMD's BatchNorm therefore normalises with batch statistics.
 
@@ -56,6 +68,7 @@ class DistillationLoss(nn.Module):
         channels: channels of levels 1..4 (stage and decoder features share them).
         mgmd_pool_size: MGMD's fixed pooled side (8, the release's stage-4 size at 256 px).
         gather_across_ranks: under DDP, CLD's negatives come from every rank (see :class:`CLD`).
+        options: further builder options of registered terms (merged over the ones above).
     """
 
     def __init__(
@@ -63,45 +76,48 @@ class DistillationLoss(nn.Module):
         weights: Mapping[str, float],
         tau: float = 0.5,
         atd_teacher_fix: bool = False,
-        channels: Sequence[int] = (64, 128, 256, 512),
+        channels: Sequence[int] = LEVEL_CHANNELS,
         mgmd_pool_size: int = 8,
         gather_across_ranks: bool = False,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.weights = _check_weights(weights)
         self.channels = tuple(int(c) for c in channels)
         self.atd_teacher_fix = bool(atd_teacher_fix)
-        w = self.weights
-        self.cld = nn.ModuleList(CLD(c, tau, gather_across_ranks) for c in self.channels) if w["cld"] > 0 else None
-        self.mgmd = MGMD(self.channels[-1], mgmd_pool_size) if w["mgmd"] > 0 else None
-        self.atd = (
-            nn.ModuleList(ATD(c, teacher_fix=self.atd_teacher_fix) for c in self.channels) if w["atd"] > 0 else None
-        )
+        self.options = {"tau": tau, "atd_teacher_fix": self.atd_teacher_fix, "mgmd_pool_size": mgmd_pool_size,
+                        "gather_across_ranks": gather_across_ranks, **(options or {})}
+        for name in KD_TERMS:  # registry order: fixes which random numbers initialise what. Off: None.
+            active = self.weights[name] > 0
+            setattr(self, name, build_term(REGISTRY[name], self.options, self.channels) if active else None)
 
     @property
     def active_terms(self) -> tuple[str, ...]:
         return tuple(name for name in KD_TERMS if self.weights[name] > 0)
+
+    def trainable_parameters(self, train_kd_modules: bool) -> list[nn.Parameter]:
+        """Set ``requires_grad`` of each term's own parameters and return those the optimizer steps: a
+        ``switch`` term's when ``train_kd_modules`` (the release: never), an ``always`` term's always."""
+        trained = []
+        for name in self.active_terms:
+            module = self.get_submodule(name)
+            optimised = REGISTRY[name].optimised == "always" or train_kd_modules
+            module.requires_grad_(optimised)
+            trained += list(module.parameters()) if optimised else []
+        return trained
 
     def _levels(self, output: Any, field: str, who: str) -> list[Tensor]:
         feats = getattr(output, field, None)
         if feats is None or len(feats) != len(self.channels):
             raise ValueError(f"DistillationLoss: {who} output needs `{field}` with {len(self.channels)} tensors")
         for i, (f, c) in enumerate(zip(feats, self.channels)):
-            if f.shape[1] != c:
+            if field in _LEVEL_FIELDS and f.shape[1] != c:
                 raise ValueError(f"DistillationLoss: {who} {field}[{i}] has {f.shape[1]} channels, expected {c}")
         return list(feats)
 
     def forward(self, student_out: Any, teacher_out: Any) -> dict[str, Tensor]:
-        losses: dict[str, Tensor] = {}
-        if self.cld is not None or self.mgmd is not None:
-            s_stage = self._levels(student_out, "stage_feats", "student")
-            t_stage = [t.detach() for t in self._levels(teacher_out, "stage_feats", "teacher")]
-            if self.cld is not None:
-                losses["cld"] = self.weights["cld"] * sum(m(s, t) for m, s, t in zip(self.cld, s_stage, t_stage))
-            if self.mgmd is not None:
-                losses["mgmd"] = self.weights["mgmd"] * self.mgmd(s_stage[-1], t_stage[-1])
-        if self.atd is not None:
-            s_dec = self._levels(student_out, "decoder_feats", "student")
-            t_dec = [t.detach() for t in self._levels(teacher_out, "decoder_feats", "teacher")]
-            losses["atd"] = self.weights["atd"] * sum(m(s, t) for m, s, t in zip(self.atd, s_dec, t_dec))
-        return losses
+        terms = self.active_terms
+        fields = [f for f in ("side_logits", *_LEVEL_FIELDS) if any(f in REGISTRY[n].consumes for n in terms)]
+        student = {f: self._levels(student_out, f, "student") for f in fields}
+        teacher = {f: [t.detach() for t in self._levels(teacher_out, f, "teacher")] for f in fields}
+        return {name: self.weights[name] * self.get_submodule(name).distill(student, teacher) for name in terms}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import math
 
 import torch
@@ -122,3 +125,15 @@ class MGMD(nn.Module):
         s = self._graph_out(student, self.student_branches, self.student_graphs)
         t = self._graph_out(teacher, self.teacher_branches, self.teacher_graphs)
         return soft_dice_loss(s, t).sum()
+
+
+class MGMDTerm(MGMD):
+    """The registered term ``mgmd``: :class:`MGMD` on the deepest stage feature s4."""
+
+    def distill(self, student: dict[str, list[Tensor]], teacher: dict[str, list[Tensor]]) -> Tensor:
+        return self(student["stage_feats"][-1], teacher["stage_feats"][-1])
+
+
+def build_term(options: Mapping[str, Any], channels: tuple[int, ...]) -> MGMDTerm:
+    """Registry builder: option ``mgmd_pool_size``."""
+    return MGMDTerm(channels[-1], options["mgmd_pool_size"])

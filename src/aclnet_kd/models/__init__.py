@@ -12,16 +12,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from aclnet_kd.constants import DEFAULT_BACKBONES, MODEL_NAMES, TEACHER_MODEL
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.models.aclnet import ACLNet, ACLNetOutput, ACLNetStudent, ACLNetTeacher, build_backbone
+from aclnet_kd.models.loading import load_model_checkpoint
 from aclnet_kd.models.shunted import ShuntedTransformer, load_pretrained
 
 __all__ = ["build_model", "MODEL_NAMES", "DEFAULT_BACKBONES", "ACLNet", "ACLNetOutput", "ACLNetTeacher",
-           "ACLNetStudent", "ShuntedTransformer", "build_backbone", "load_pretrained"]
+           "ACLNetStudent", "ShuntedTransformer", "build_backbone", "load_model_checkpoint", "load_pretrained"]
 
-# name -> default backbone, as in the paper and the release.
-DEFAULT_BACKBONES: dict[str, str] = {"aclnet_t": "shunted_b", "aclnet_s": "shunted_t"}
-MODEL_NAMES: tuple[str, ...] = tuple(DEFAULT_BACKBONES)
 _CFG_KEYS = ("backbone", "pretrained", "drop_path_rate")
 
 
@@ -42,6 +41,6 @@ def build_model(name: str, **cfg: Any) -> ACLNet:
     pretrained: str | os.PathLike | None = cfg.get("pretrained")
     drop_path_rate = float(cfg.get("drop_path_rate") or 0.0)
     rgb = build_backbone(backbone, drop_path_rate, pretrained)
-    if name == "aclnet_t":
+    if name == TEACHER_MODEL:
         return ACLNetTeacher(rgb, build_backbone(backbone, drop_path_rate, pretrained))
     return ACLNetStudent(rgb)

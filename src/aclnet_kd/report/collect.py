@@ -24,19 +24,19 @@ import numpy as np
 
 from aclnet_kd.config import section
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.losses.registry import REGISTRY, RELEASE_TERMS, ablation_title
+from aclnet_kd.train.record import RunRecord
 from aclnet_kd.workflow.plan import PAPER_TABLES, RUN_SUBDIR, SEED_DIR  # noqa: F401  (PAPER_TABLES: re-export)
 
 # The paper's model names for our runs.
 RUN_LABELS = {"teacher": "ACLNet-T", "student": "ACLNet-S", "student_kd": "ACLNet-S*"}
-# KD-loss ablation rows, in table order ("student" is label-only, "student_kd" has every KD loss). The
-# paper's three ablations have these labels; any other `kd_*` run of params `ablations` is labelled by its
-# --kd-weights value (ablation_runs).
+# KD-loss ablation rows, in table order ("student" is label-only, "student_kd" has the release's KD losses),
+# from the loss registry: the run kd_<term> is the label loss plus that one term. Any other `kd_*` run of
+# params `ablations` is labelled by its --kd-weights value (ablation_runs).
 ABLATION_RUNS = {
     "student": "label only (ACLNet-S)",
-    "kd_cld": "label + CLD",
-    "kd_mgmd": "label + MGMD",
-    "kd_atd": "label + ATD",
-    "student_kd": "label + CLD + MGMD + ATD (ACLNet-S*)",
+    **{f"kd_{term}": ablation_title(term) for term in RELEASE_TERMS},
+    "student_kd": " + ".join(["label", *(REGISTRY[t].title for t in RELEASE_TERMS)]) + " (ACLNet-S*)",
 }
 
 
@@ -62,14 +62,6 @@ def read_json(path: str | os.PathLike) -> dict:
     return data
 
 
-def first_key(data: dict, *keys: str, default: Any = None) -> Any:
-    """The value of the first of ``keys`` present in ``data`` (run.json spellings vary by version)."""
-    for key in keys:
-        if data.get(key) is not None:
-            return data[key]
-    return default
-
-
 @dataclass
 class TrackSettings:
     name: str
@@ -79,12 +71,11 @@ class TrackSettings:
 
 
 def track_settings(params: dict, track: str) -> TrackSettings:
-    cfg = section(params, f"tracks.{track}")
     dataset = section(params, f"tracks.{track}.dataset")
     splits = list(section(params, f"tracks.{track}.test_splits"))
     source = str(((params.get("datasets") or {}).get(dataset) or {}).get("source", ""))
     return TrackSettings(track, str(dataset), [str(s) for s in splits],
-                         synthetic=source.startswith("synthetic") or bool(cfg.get("synthetic", False)))
+                         synthetic=source.startswith("synthetic"))
 
 
 @dataclass
@@ -96,7 +87,7 @@ class RunResults:
     seeds: list[int]
     metrics: dict[str, list[dict[str, float]]]  # split -> one metrics.json per seed (seed order)
     eval_dirs: dict[int, Path]  # seed -> results/evaluate/<track>/<run>/seed<k>
-    run_info: dict[int, dict] = field(default_factory=dict)  # seed -> run.json (may be empty)
+    run_info: dict[int, RunRecord] = field(default_factory=dict)  # seed -> its run.json (may be empty)
 
     @property
     def n(self) -> int:
@@ -111,27 +102,23 @@ class RunResults:
         return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan")
 
     def provenance(self, settings: TrackSettings) -> dict[str, Any]:
-        """Selection protocol, data and training facts of the run, the same for every seed or 'mixed'."""
-        def common(*keys: str, default: Any = None) -> Any:
-            found = {json.dumps(first_key(info, *keys, default=default)) for info in self.run_info.values()}
-            if not self.run_info:
+        """Selection protocol, data and training facts of the run (RunRecord fields), the same for every seed
+        or 'mixed'."""
+        def common(values: list[Any], default: Any) -> Any:
+            found = {json.dumps(value) for value in values}
+            if not values:
                 return default
             return json.loads(found.pop()) if len(found) == 1 else "mixed"
 
-        dataset = common("dataset", "dataset_name", default=settings.dataset)
-        if isinstance(dataset, dict):
-            dataset = dataset.get("name", settings.dataset)
-        synthetic = common("synthetic", default=settings.synthetic)
-        epochs = [first_key(info, "selected_epoch", "best_epoch", "epoch") for info in self.run_info.values()]
-        selection = common("selection", "selection_protocol", default="unknown (no run.json)")
-        if isinstance(selection, dict):  # run.json: {"protocol", "note", "metric", "test_set_selection"}
-            protocol = str(selection.get("protocol", "unknown"))
-            selection = protocol + (" (selected on the test set)" if selection.get("test_set_selection") else "")
+        records = list(self.run_info.values())
+        selections = [r.selection["protocol"] + (" (selected on the test set)" if r.selection["test_set_selection"]
+                                                 else "") for r in records]
+        synthetic = common([r.synthetic for r in records], settings.synthetic)
         return {
-            "selection": selection,
-            "dataset": dataset,
+            "selection": common(selections, "unknown (no run.json)"),
+            "dataset": common([r.dataset for r in records], settings.dataset),
             "synthetic": synthetic if isinstance(synthetic, bool) else bool(settings.synthetic),
-            "selected_epochs": [e for e in epochs if e is not None],
+            "selected_epochs": [r.selected_epoch for r in records if r.selected_epoch is not None],
         }
 
 
@@ -176,7 +163,7 @@ def collect_run(eval_root: Path, train_root: Path | None, track: str, run: str, 
     if not found:
         return None
     metrics: dict[str, list[dict[str, float]]] = {split: [] for split in splits}
-    run_info: dict[int, dict] = {}
+    run_info: dict[int, RunRecord] = {}
     for seed, folder in found.items():
         for split in splits:
             data = read_json(folder / split / "metrics.json")
@@ -185,7 +172,7 @@ def collect_run(eval_root: Path, train_root: Path | None, track: str, run: str, 
                     raise AclnetError(f"{folder / split / 'metrics.json'}: missing or non-numeric '{key}'")
             metrics[split].append({k: float(v) for k, v in data.items() if isinstance(v, (int, float))})
         if train_root is not None and (run_dir(train_root, track, run, seed) / "run.json").is_file():
-            run_info[seed] = read_json(run_dir(train_root, track, run, seed) / "run.json")
+            run_info[seed] = RunRecord.read(run_dir(train_root, track, run, seed) / "run.json")
     return RunResults(track, run, list(found), metrics, dict(found), run_info)
 
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -29,6 +27,7 @@ import numpy as np
 from aclnet_kd.config import load_params
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.io import read_gray_map
+from aclnet_kd.io import staged_dir
 from aclnet_kd.report.collect import (
     RUN_LABELS, TrackSettings, add_results_arguments, collect_track, run_dir, seed_dirs, track_settings,
 )
@@ -181,14 +180,22 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
 # Training curves (dvclive)
 # ---------------------------------------------------------------------------------------------------
 def read_dvclive_metrics(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{metric name: (step, value)}`` from ``dvclive/plots/metrics/**/*.tsv`` (names may nest: train/loss)."""
+    """``{metric name: (step, value)}`` from what dvclive writes: one tab-separated file per metric,
+    ``dvclive/plots/metrics/<name>.tsv`` (names may nest: train/loss), with the columns ``step`` and the
+    metric's last name (and ``timestamp``), the format ``dvc plots`` reads. Read with pandas."""
+    import pandas as pd
+
     root = run_dir / "dvclive" / "plots" / "metrics"
     found = {}
     for path in sorted(root.rglob("*.tsv")):
-        columns = read_csv_columns(path)
+        try:
+            frame = pd.read_csv(path, sep="\t")
+        except (OSError, ValueError) as err:
+            raise AclnetError(f"{path}: cannot read ({err})") from None
+        if "step" not in frame or path.stem not in frame:
+            raise AclnetError(f"{path}: not a dvclive metric file (expected columns 'step' and '{path.stem}')")
         name = path.relative_to(root).with_suffix("").as_posix()
-        value_key = path.stem if path.stem in columns else [k for k in columns if k not in ("step", "timestamp")][0]
-        found[name] = (np.asarray(columns["step"], float), np.asarray(columns[value_key], float))
+        found[name] = (frame["step"].to_numpy(float), frame[path.stem].to_numpy(float))
     return found
 
 
@@ -256,14 +263,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     # Render everything into a temp folder first: a failure half-way leaves no partial set of figures.
-    with tempfile.TemporaryDirectory(prefix=".figures.", dir=args.out_dir) as tmp:
-        written = build_figures(params, args.train_root, args.eval_root, args.pred_root, args.data_root, Path(tmp))
+    with staged_dir(args.out_dir, merge=True) as tmp:
+        written = build_figures(params, args.train_root, args.eval_root, args.pred_root, args.data_root, tmp)
         if not written:
             raise AclnetError(f"{args.eval_root}, {args.train_root}: nothing to plot (no evaluated runs, no dvclive logs)")
-        for path in written:
-            os.chmod(path, 0o644)
-            os.replace(path, args.out_dir / path.name)
     print(f"wrote {len(written)} files to {args.out_dir}: {', '.join(sorted({p.stem for p in written}))}")
     return 0

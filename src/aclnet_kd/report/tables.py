@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from aclnet_kd.config import load_params
+from aclnet_kd.constants import MODEL_NAMES, STUDENT_MODEL, TEACHER_MODEL
 from aclnet_kd.errors import AclnetError
-from aclnet_kd.evaluate.io import atomic_write_texts
+from aclnet_kd.io import atomic_write_texts
 from aclnet_kd.report.collect import (
     ABLATION_RUNS,
     PAPER_TABLES,
@@ -40,7 +42,7 @@ REPORTED_CSV = Path(__file__).with_name("reported.csv")
 TABLE_METRICS = ("Sm", "MAE", "maxF", "maxE")
 HIGHER_IS_BETTER = {"Sm": True, "MAE": False, "maxF": True, "maxE": True}
 HEADINGS = {"Sm": "S<sub>m</sub> ↑", "MAE": "MAE ↓", "maxF": "maxF ↑", "maxE": "maxE ↑"}
-RUN_MODELS = {"teacher": "aclnet_t", "student": "aclnet_s", "student_kd": "aclnet_s"}
+RUN_MODELS = {"teacher": TEACHER_MODEL, "student": STUDENT_MODEL, "student_kd": STUDENT_MODEL}
 LATENCY_HEADING = "ms/img ↓ (256², batch 1, CPU of this run)"
 SWAP_NOTE = (
     "Table II of the paper prints the maxF and maxE columns swapped (e.g. BBS-Net's own NJU2K numbers are "
@@ -172,7 +174,7 @@ def _complexity_cells(complexity: dict | None, decimals: int = 2) -> tuple[str, 
 
 
 def complexity_note(complexities: dict[str, dict | None]) -> str:
-    t, s = complexities.get("aclnet_t"), complexities.get("aclnet_s")
+    t, s = complexities.get(TEACHER_MODEL), complexities.get(STUDENT_MODEL)
     note = ("FLOPs/G of our rows = G multiply-accumulates (MACs) for one 256 x 256 input, written "
             "\"all / excl. matmul\": all counts every MAC including the batched matrix products of attention "
             "and WF_V2; excl. matmul is the thop convention the paper used (conv and linear layers only). ")
@@ -199,95 +201,83 @@ def latency_note(latencies: dict[str, dict | None]) -> str:
             f"benchmarks/inference_latency.py compares onnxruntime, bf16 and int8 (docs/deploy.md).")
 
 
-def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResults], reported: pd.DataFrame,
-                complexities: dict[str, dict | None], decimals: int,
-                latencies: dict[str, dict | None] | None = None) -> tuple[pd.DataFrame, str]:
-    """Build one paper table: (tidy CSV frame, Markdown text)."""
-    splits = settings.splits
-    rep = reported[reported["table"] == table_id]
-    with_complexity = table_id == "I"
-    synthetic = any(r.provenance(settings)["synthetic"] for r in runs.values()) or settings.synthetic
-    title_data = "NEU RSDDS-AUG rail" if table_id == "I" else "RGB-D SOD"
-    title = f"Table {table_id}: {title_data} ({', '.join(splits)}), reported against reproduced"
-    if synthetic:
-        title = (f"Table {table_id} on SYNTHETIC data ({settings.dataset}), not the paper's benchmark: "
-                 f"reported numbers against our synthetic-data runs")
+@dataclass
+class _PaperContext:
+    """What every row of one paper table shares."""
 
-    header = ["Model", "Source"]
-    for split in splits:
-        header += [f"{split} {HEADINGS[k]}" if len(splits) > 1 else HEADINGS[k] for k in TABLE_METRICS]
-    if with_complexity:
-        header += ["FLOPs/G ↓", "Params/M ↓", LATENCY_HEADING]
-    latencies = latencies or {}
+    splits: list[str]
+    rep: pd.DataFrame  # the paper's reported rows of this table
+    with_complexity: bool  # Table I: FLOPs, params and latency columns
+    decimals: int
 
-    md_rows: list[list[str]] = []
-    csv_rows: list[dict] = []
+    def col(self, split: str, key: str) -> str:
+        return f"{split}:{key}" if len(self.splits) > 1 else key
 
-    def reported_row(model: str, year: str, source: str) -> None:
-        cells = [f"{model} {year}".strip(), source]
-        record = {"model": model, "year": year, "kind": "reported", "source": source}
-        for split in splits:
-            row = rep[(rep["model"] == model) & (rep["split"] == split)]
-            for key in TABLE_METRICS:
-                value = float(row.iloc[0][key]) if len(row) else float("nan")
-                cells.append(fmt(value, decimals))
-                record[f"{split}:{key}" if len(splits) > 1 else key] = value
-        if with_complexity:
-            row = rep[rep["model"] == model]
-            flops = float(row.iloc[0]["flops_g"]) if len(row) else float("nan")
-            params = float(row.iloc[0]["params_m"]) if len(row) else float("nan")
-            cells += [fmt(flops, 1), fmt(params, 1), "—"]  # the paper reports no latency
-            record.update(flops_g=flops, params_m=params)
-        md_rows.append(cells)
-        csv_rows.append(record)
 
-    competitors = rep[~rep["model"].str.startswith("ACLNet")].drop_duplicates("model")
-    for _, row in competitors.iterrows():
-        reported_row(row["model"], str(row["year"]), "paper")
+def _reported_row(ctx: _PaperContext, model: str, year: str, source: str) -> tuple[list[str], dict]:
+    cells = [f"{model} {year}".strip(), source]
+    record = {"model": model, "year": year, "kind": "reported", "source": source}
+    for split in ctx.splits:
+        row = ctx.rep[(ctx.rep["model"] == model) & (ctx.rep["split"] == split)]
+        for key in TABLE_METRICS:
+            value = float(row.iloc[0][key]) if len(row) else float("nan")
+            cells.append(fmt(value, ctx.decimals))
+            record[ctx.col(split, key)] = value
+    if ctx.with_complexity:
+        row = ctx.rep[ctx.rep["model"] == model]
+        flops = float(row.iloc[0]["flops_g"]) if len(row) else float("nan")
+        params = float(row.iloc[0]["params_m"]) if len(row) else float("nan")
+        cells += [fmt(flops, 1), fmt(params, 1), "—"]  # the paper reports no latency
+        record.update(flops_g=flops, params_m=params)
+    return cells, record
 
-    for run, label in RUN_LABELS.items():
-        reported_row(label, "", "paper")
-        result = runs.get(run)
-        if result is None:
-            md_rows.append([label, "ours: not run"] + ["—"] * (len(header) - 2))
-            csv_rows.append({"model": label, "kind": "ours", "source": "not run"})
-            continue
-        info = result.provenance(settings)
-        source = provenance_text(result, settings)
-        ours = [label, source]
-        delta = [label, "Δ ours − paper"]
-        record = {"model": label, "kind": "ours", "source": source, "n_seeds": result.n,
-                  "seeds": " ".join(map(str, result.seeds)), "selection": info["selection"],
-                  "dataset": info["dataset"], "synthetic": info["synthetic"]}
-        drecord = {"model": label, "kind": "delta", "source": "ours - paper"}
-        for split in splits:
-            paper = rep[(rep["model"] == label) & (rep["split"] == split)]
-            for key in TABLE_METRICS:
-                mean, std = result.mean_std(split, key)
-                col = f"{split}:{key}" if len(splits) > 1 else key
-                ours.append(fmt_mean_std(mean, std, decimals))
-                diff = mean - float(paper.iloc[0][key]) if len(paper) else float("nan")
-                delta.append(fmt_delta(diff, decimals))
-                record[col], record[f"{col}:std"], drecord[col] = mean, std, diff
-        if with_complexity:
-            complexity = complexities.get(RUN_MODELS[run])
-            flops, params = _complexity_cells(complexity)
-            latency = latencies.get(RUN_MODELS[run])
-            ours += [flops, params, "n/a" if latency is None else f"{latency['median_ms']:.1f}"]
-            if latency is not None:
-                record.update(latency_ms=latency["median_ms"], latency_p90_ms=latency["p90_ms"],
-                              latency_threads=latency["threads"], latency_cpu=latency["cpu"])
-            paper = rep[rep["model"] == label]
-            if complexity is not None and len(paper):
-                delta += [fmt_delta(complexity["macs_g_excl_matmul"] - float(paper.iloc[0]["flops_g"]), 2) + " (excl. matmul)",
-                          fmt_delta(complexity["params_m"] - float(paper.iloc[0]["params_m"]), 1), "—"]
-                record.update(flops_g=complexity["macs_g"], flops_g_excl_matmul=complexity["macs_g_excl_matmul"],
-                              params_m=complexity["params_m"])
-            else:
-                delta += ["—", "—", "—"]
-        md_rows += [ours, delta]
-        csv_rows += [record, drecord]
 
+def _complexity_columns(ctx: _PaperContext, label: str, model: str, complexities: dict, latencies: dict,
+                        ours: list[str], delta: list[str], record: dict) -> None:
+    """Table I's FLOPs / params / latency cells of our row and its delta row (appended in place)."""
+    complexity = complexities.get(model)
+    flops, params = _complexity_cells(complexity)
+    latency = latencies.get(model)
+    ours += [flops, params, "n/a" if latency is None else f"{latency['median_ms']:.1f}"]
+    if latency is not None:
+        record.update(latency_ms=latency["median_ms"], latency_p90_ms=latency["p90_ms"],
+                      latency_threads=latency["threads"], latency_cpu=latency["cpu"])
+    paper = ctx.rep[ctx.rep["model"] == label]
+    if complexity is not None and len(paper):
+        delta += [fmt_delta(complexity["macs_g_excl_matmul"] - float(paper.iloc[0]["flops_g"]), 2) + " (excl. matmul)",
+                  fmt_delta(complexity["params_m"] - float(paper.iloc[0]["params_m"]), 1), "—"]
+        record.update(flops_g=complexity["macs_g"], flops_g_excl_matmul=complexity["macs_g_excl_matmul"],
+                      params_m=complexity["params_m"])
+    else:
+        delta += ["—", "—", "—"]
+
+
+def _our_rows(ctx: _PaperContext, settings: TrackSettings, run: str, label: str, result: RunResults,
+              complexities: dict, latencies: dict) -> tuple[list[list[str]], list[dict]]:
+    """Our row of ``run`` (mean ± std over seeds) and its row of differences from the paper."""
+    info = result.provenance(settings)
+    source = provenance_text(result, settings)
+    ours, delta = [label, source], [label, "Δ ours − paper"]
+    record = {"model": label, "kind": "ours", "source": source, "n_seeds": result.n,
+              "seeds": " ".join(map(str, result.seeds)), "selection": info["selection"],
+              "dataset": info["dataset"], "synthetic": info["synthetic"]}
+    drecord = {"model": label, "kind": "delta", "source": "ours - paper"}
+    for split in ctx.splits:
+        paper = ctx.rep[(ctx.rep["model"] == label) & (ctx.rep["split"] == split)]
+        for key in TABLE_METRICS:
+            mean, std = result.mean_std(split, key)
+            ours.append(fmt_mean_std(mean, std, ctx.decimals))
+            diff = mean - float(paper.iloc[0][key]) if len(paper) else float("nan")
+            delta.append(fmt_delta(diff, ctx.decimals))
+            record[ctx.col(split, key)], record[f"{ctx.col(split, key)}:std"], drecord[ctx.col(split, key)] = \
+                mean, std, diff
+    if ctx.with_complexity:
+        _complexity_columns(ctx, label, RUN_MODELS[run], complexities, latencies, ours, delta, record)
+    return [ours, delta], [record, drecord]
+
+
+def _paper_notes(ctx: _PaperContext, settings: TrackSettings, synthetic: bool, complexities: dict,
+                 latencies: dict) -> list[str]:
     notes = [
         "Metrics: PySODMetrics at the ground truth's original size (S-measure α = 0.5; maxF / maxE = maximum "
         "over 256 thresholds of the dataset-mean curve, F with β² = 0.3). Our rows: mean ± sample std over "
@@ -298,16 +288,59 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
         "undefined PLSCN on RGB only, with 7 outputs), so ACLNet-T is trained on RGB-D with the label loss and "
         "that template's optimizer and schedule (docs/training.md).",
     ]
-    if with_complexity:
+    if ctx.with_complexity:
         notes += [complexity_note(complexities), latency_note(latencies)]
     else:
         notes.append(SWAP_NOTE)
     if synthetic:
         notes.append(f"Our rows come from the synthetic stand-in dataset {settings.dataset}: they test the "
                      f"pipeline, and cannot be compared with the paper's numbers.")
-    markdown = f"### {title}\n\n{markdown_table(header, md_rows)}\n\n"
+    return notes
+
+
+def _paper_title(table_id: str, settings: TrackSettings, synthetic: bool) -> str:
+    if synthetic:
+        return (f"Table {table_id} on SYNTHETIC data ({settings.dataset}), not the paper's benchmark: "
+                f"reported numbers against our synthetic-data runs")
+    title_data = "NEU RSDDS-AUG rail" if table_id == "I" else "RGB-D SOD"
+    return f"Table {table_id}: {title_data} ({', '.join(settings.splits)}), reported against reproduced"
+
+
+def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResults], reported: pd.DataFrame,
+                complexities: dict[str, dict | None], decimals: int,
+                latencies: dict[str, dict | None] | None = None) -> tuple[pd.DataFrame, str]:
+    """Build one paper table: (tidy CSV frame, Markdown text)."""
+    ctx = _PaperContext(settings.splits, reported[reported["table"] == table_id], table_id == "I", decimals)
+    latencies = latencies or {}
+    synthetic = any(r.provenance(settings)["synthetic"] for r in runs.values()) or settings.synthetic
+    header = ["Model", "Source"]
+    for split in ctx.splits:
+        header += [f"{split} {HEADINGS[k]}" if len(ctx.splits) > 1 else HEADINGS[k] for k in TABLE_METRICS]
+    if ctx.with_complexity:
+        header += ["FLOPs/G ↓", "Params/M ↓", LATENCY_HEADING]
+    md_rows: list[list[str]] = []
+    csv_rows: list[dict] = []
+
+    def add(rows: list[list[str]], records: list[dict]) -> None:
+        md_rows.extend(rows)
+        csv_rows.extend(records)
+
+    competitors = ctx.rep[~ctx.rep["model"].str.startswith("ACLNet")].drop_duplicates("model")
+    for _, row in competitors.iterrows():
+        cells, record = _reported_row(ctx, row["model"], str(row["year"]), "paper")
+        add([cells], [record])
+    for run, label in RUN_LABELS.items():
+        cells, record = _reported_row(ctx, label, "", "paper")
+        add([cells], [record])
+        if runs.get(run) is None:
+            add([[label, "ours: not run"] + ["—"] * (len(header) - 2)],
+                [{"model": label, "kind": "ours", "source": "not run"}])
+        else:
+            add(*_our_rows(ctx, settings, run, label, runs[run], complexities, latencies))
+    notes = _paper_notes(ctx, settings, synthetic, complexities, latencies)
+    markdown = f"### {_paper_title(table_id, settings, synthetic)}\n\n{markdown_table(header, md_rows)}\n\n"
     markdown += "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1))
-    markdown += f"\n\n**Verdict.** {verdict(runs, splits, rep, decimals)}\n"
+    markdown += f"\n\n**Verdict.** {verdict(runs, ctx.splits, ctx.rep, decimals)}\n"
     return pd.DataFrame(csv_rows), markdown
 
 
@@ -353,8 +386,8 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     decimals = int((params.get("tables") or {}).get("decimals", 3))
     seeds = params.get("seeds")
     reported = load_reported()
-    complexities = {name: read_complexity(complexity_dir, name) for name in ("aclnet_t", "aclnet_s")}
-    latencies = {name: read_latency(latency_dir, name) for name in ("aclnet_t", "aclnet_s")}
+    complexities = {name: read_complexity(complexity_dir, name) for name in MODEL_NAMES}
+    latencies = {name: read_latency(latency_dir, name) for name in MODEL_NAMES}
     out: dict[str, tuple[pd.DataFrame, str]] = {}
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)

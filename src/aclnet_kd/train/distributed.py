@@ -80,12 +80,3 @@ def gather_to_all(tensor: torch.Tensor, info: DistInfo) -> list[torch.Tensor]:
     gathered = [torch.empty_like(local) for _ in range(info.world_size)]
     dist.all_gather(gathered, local)
     return [t.cpu() for t in gathered]
-
-
-def broadcast_flag(flag: bool, info: DistInfo) -> bool:
-    """Rank 0's boolean, on every rank."""
-    if not info.enabled:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=info.device)
-    dist.broadcast(value, src=0)
-    return bool(value.item())

@@ -2,23 +2,25 @@
 
     train(recipe, data_dir, out_dir, teacher_checkpoint) -> run record (also written to run.json)
 
-One function does the whole run, in this order: processes and devices, data, model (and frozen teacher and
-KD losses), optimizer, resume from ``last.pt``, then epochs of [train steps -> validation -> model selection
--> checkpoints -> logs]. Everything a resumed run needs is in ``last.pt``; it is rewritten atomically at
+``_train`` reads as the run goes: check the inputs, resume or start, data, model (and frozen teacher and KD
+losses), optimizer, then epochs of [``train_step`` x N -> ``evaluate_on_val`` -> model selection ->
+``save_checkpoint`` -> logs]. Everything a resumed run needs is in ``last.pt``; it is rewritten atomically at
 each epoch end (and every ``checkpoint_every`` steps), so a run killed at any moment restarts from there and,
 on CPU with ``deterministic``, ends with bit-identical weights.
 
-Outputs (rank 0 only): last.pt, best.pt, config.yaml, train.log, run.json, dvclive/.
+Outputs (rank 0 only): last.pt, best.pt, config.yaml, train.log, run.json (:class:`RunRecord`; also the
+checkpoints' ``meta``), dvclive/.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import math
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from aclnet_kd.checkpoint import FORMAT, atomic_save, load_model_checkpoint, safe_load
+from aclnet_kd.checkpoint import FORMAT
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.io import atomic_save, atomic_write_text, safe_load
+from aclnet_kd.losses.registry import KD_TERMS
 from aclnet_kd.train.distributed import (
     DistInfo,
     all_reduce_sum,
@@ -41,6 +45,7 @@ from aclnet_kd.train.distributed import (
 )
 from aclnet_kd.train.precision import autocast, check_precision, make_grad_scaler, to_memory_format
 from aclnet_kd.train.recipe import Recipe
+from aclnet_kd.train.record import RunRecord
 from aclnet_kd.train.state import ResumableSampler, capture_rng, restore_rng, seed_everything
 
 LOG = logging.getLogger("aclnet_kd.train")
@@ -71,30 +76,37 @@ def _setup_logging(out_dir: Path | None) -> list[logging.Handler]:
     return handlers
 
 
-def _live(out_dir: Path):
-    """A dvclive logger confined to ``out_dir/dvclive``.
+@contextlib.contextmanager
+def _env(**values: str):
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
-    Stock ``dvclive.Live`` looks for the enclosing DVC repo and, inside a git repo without one, runs
-    ``dvc init``; it may also post to DVC Studio. A training stage must not touch the repository, so this
-    subclass skips both; the files it writes (metrics.json, plots/metrics/*.tsv, params.yaml) are the
-    standard ones that ``dvc plots`` reads.
+
+def _live(out_dir: Path):
+    """A dvclive logger writing to ``out_dir/dvclive`` only, through dvclive's public options.
+
+    It is started as a standalone logger, outside any repository: from a fresh empty folder as the working
+    directory, so it finds no Git or DVC repo (inside a Git repo without DVC it would run ``dvc init``; a
+    training stage must not touch the repository), with ``save_dvc_exp=False`` (no DVC experiment),
+    ``dvcyaml=None`` (no dvc.yaml entry), no report, and ``DVC_STUDIO_OFFLINE`` (DVC's documented switch)
+    so nothing is posted to DVC Studio. The files it writes (metrics.json, plots/metrics/*.tsv, params.yaml)
+    are the ones ``dvc plots`` and the figures read.
     """
+    import tempfile
+
     from dvclive import Live
 
-    class FolderLive(Live):
-        def _init_dvc(self) -> None:
-            self._dvc_file = "dvc.yaml"
-
-        def _init_studio(self) -> None:
-            self._studio_events_to_skip = {"start", "data", "done"}
-
-    return FolderLive(str(out_dir / "dvclive"), resume=False, save_dvc_exp=False, dvcyaml=None, report=None)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    folder = (out_dir / "dvclive").resolve()
+    with tempfile.TemporaryDirectory() as outside, contextlib.chdir(outside), _env(DVC_STUDIO_OFFLINE="true"):
+        return Live(dir=str(folder), resume=False, save_dvc_exp=False, dvcyaml=None, report=None)
 
 
 def _fingerprint(recipe: Recipe, dataset: str) -> dict[str, Any]:
@@ -109,24 +121,29 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
+def prepare_teacher(teacher: torch.nn.Module, device: torch.device, channels_last: bool) -> torch.nn.Module:
+    """Freeze a teacher: eval mode, no parameter requires grad, on ``device`` in the run's memory format."""
+    teacher.requires_grad_(False).eval()
+    teacher = teacher.to(device)
+    return teacher.to(memory_format=torch.channels_last) if channels_last else teacher
+
+
 def load_teacher(path: str | os.PathLike, device: torch.device, channels_last: bool) -> torch.nn.Module:
-    """The frozen teacher: loaded with weights_only, eval mode, no parameter requires grad."""
+    """The frozen teacher of a checkpoint (loaded with weights_only; see :func:`prepare_teacher`)."""
+    from aclnet_kd.models import load_model_checkpoint
+
     teacher, meta = load_model_checkpoint(path)
     if not getattr(teacher, "is_rgbd", False):
         raise AclnetError(f"--teacher {path}: holds an RGB-only model ({meta.get('role', '?')}); "
                           "distillation needs the RGB-D teacher (aclnet_t)")
-    teacher.requires_grad_(False).eval()
-    teacher = teacher.to(device)
-    if channels_last:
-        teacher = teacher.to(memory_format=torch.channels_last)
-    return teacher
+    return prepare_teacher(teacher, device, channels_last)
 
 
 def forward_losses(model: torch.nn.Module, is_rgbd: bool, rgb: torch.Tensor, depth: torch.Tensor | None,
                    gt: torch.Tensor, label_loss: torch.nn.Module, label_weight: float = 1.0,
                    teacher: torch.nn.Module | None = None, kd_loss: torch.nn.Module | None = None
                    ) -> dict[str, torch.Tensor]:
-    """One training forward pass -> ``{"label": ..., ["cld", "mgmd", "atd"]}``, weighted. Call under autocast.
+    """One training forward pass -> ``{"label": ..., [KD terms]}``, weighted. Call under autocast.
 
     The teacher (distillation only) runs without autograd: its features are constants for the student.
     """
@@ -210,6 +227,405 @@ def _selection_info(protocol: str, val_split: str, test_splits: list[str]) -> di
             "note": "the final epoch"}
 
 
+# ------------------------------------------------------------------------------- one optimizer step
+
+
+@dataclass
+class StepParts:
+    """What one optimizer step needs: the (possibly compiled / DDP-wrapped) model, losses and optimizer."""
+
+    recipe: Recipe
+    info: DistInfo
+    model: torch.nn.Module
+    label_loss: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: Any = None  # torch.amp.GradScaler for fp16, else None
+    teacher: torch.nn.Module | None = None
+    kd_loss: torch.nn.Module | None = None
+
+    @property
+    def is_rgbd(self) -> bool:
+        return self.recipe.role == "teacher"
+
+    @property
+    def needs_depth(self) -> bool:
+        return self.is_rgbd or self.recipe.kd  # the student itself never receives depth
+
+
+def train_step(parts: StepParts, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """One optimizer step on a normalised batch on the device -> the global mean of each weighted loss term
+    and their sum ``loss``. A non-finite term raises :class:`NonFiniteLossError` before the step."""
+    recipe, info, optimizer, scaler = parts.recipe, parts.info, parts.optimizer, parts.scaler
+    rgb = to_memory_format(batch["rgb"], recipe.channels_last)
+    depth = to_memory_format(batch["depth"], recipe.channels_last) if parts.needs_depth else None
+    with autocast(recipe.precision, info.device):  # forward: the losses as a dict of named, weighted terms
+        terms = forward_losses(parts.model, parts.is_rgbd, rgb, depth, batch["gt"], parts.label_loss,
+                               recipe.label_weight, parts.teacher, parts.kd_loss)
+        loss = sum(terms.values())
+    # the global mean of each term (one small all-reduce), then stop on NaN/inf before stepping
+    values = torch.stack([t.detach().float() for t in terms.values()])
+    named = dict(zip(terms, (all_reduce_sum(values, info) / info.world_size).tolist()))
+    total = sum(named.values())
+    if not math.isfinite(total):
+        bad = [f"{name} = {value}" for name, value in named.items() if not math.isfinite(value)]
+        raise NonFiniteLossError(f"{', '.join(bad)} (total {total})")
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if recipe.grad_clip:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        clip_gradients(optimizer, recipe.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        clip_gradients(optimizer, recipe.grad_clip)
+        optimizer.step()
+    return {**named, "loss": total}
+
+
+# ------------------------------------------------------------------------------ building a training
+
+
+@dataclass
+class Training:
+    """The trained modules and their optimizer, before compile / DDP wrapping (what a checkpoint holds)."""
+
+    model: torch.nn.Module
+    label_loss: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: Any
+    teacher: torch.nn.Module | None = None
+    kd_loss: torch.nn.Module | None = None
+    kd_params: list = field(default_factory=list)  # the KD modules' parameters the optimizer steps
+    sync_bn: bool = False
+
+
+def build_training(recipe: Recipe, info: DistInfo, teacher_checkpoint: str | os.PathLike | None = None,
+                   teacher: torch.nn.Module | None = None) -> Training:
+    """Model, frozen teacher (from ``teacher_checkpoint``, or an already frozen ``teacher``), label and KD
+    losses, optimizer and the release's step schedule for ``recipe``."""
+    from aclnet_kd.losses import DistillationLoss, LabelLoss
+    from aclnet_kd.models import build_model
+
+    model = build_model(recipe.model_name, **recipe.model_cfg)
+    if model.is_rgbd != (recipe.role == "teacher"):
+        raise AclnetError(f"params: 'models.{recipe.role}.name' {recipe.model_name!r} is "
+                          f"{'an RGB-D' if model.is_rgbd else 'an RGB-only'} model, wrong for --role {recipe.role}")
+    # Batch statistics over the global batch, as in a single-process run, for the model and (below) the KD
+    # modules. torch's SyncBatchNorm runs on CUDA only: under gloo on CPU each rank normalises its own images.
+    sync_bn = info.enabled and info.device.type == "cuda"
+    if sync_bn:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(info.device)
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    label_loss = LabelLoss(bce_reduction=recipe.label_bce, world_size=info.world_size)  # global-batch BCE sum
+    kd_loss, kd_params = None, []
+    if recipe.kd:
+        if teacher is None:
+            teacher = load_teacher(teacher_checkpoint, info.device, recipe.channels_last)
+        kd_loss = DistillationLoss({k: recipe.kd_weights[k] for k in KD_TERMS}, tau=recipe.kd_tau,
+                                   atd_teacher_fix=recipe.atd_teacher_fix, gather_across_ranks=info.enabled)
+        if sync_bn:
+            kd_loss = torch.nn.SyncBatchNorm.convert_sync_batchnorm(kd_loss)
+        kd_loss = kd_loss.to(info.device)
+        # The release never optimises the KD modules' own parameters (they stay at their random init).
+        kd_params = kd_loss.trainable_parameters(recipe.train_kd_modules)
+    param_groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    if kd_params:
+        param_groups.append({"params": kd_params})
+    optimizer_cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
+    # fused: one kernel for all parameters instead of ~10 elementwise passes each (same update rule).
+    optimizer = optimizer_cls(param_groups, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: recipe.lr_factor(epoch))
+    return Training(model, label_loss, optimizer, scheduler, make_grad_scaler(recipe.precision, info.device),
+                    teacher, kd_loss, kd_params, sync_bn)
+
+
+def step_parts(training: Training, recipe: Recipe, info: DistInfo) -> StepParts:
+    """Wrap for speed (``compile``) and for ranks (DDP): what :func:`train_step` runs."""
+    model, kd_loss = training.model, training.kd_loss
+    if recipe.compile:
+        model = torch.compile(model)
+    if info.enabled:
+        device_ids = [info.device.index] if info.device.type == "cuda" else None
+        model = DistributedDataParallel(model, device_ids=device_ids)
+        if training.kd_params:
+            kd_loss = DistributedDataParallel(kd_loss, device_ids=device_ids)
+    return StepParts(recipe, info, model, training.label_loss, training.optimizer, training.scaler,
+                     training.teacher, kd_loss)
+
+
+# ------------------------------------------------------------------------------------- the run's data
+
+
+@dataclass
+class Data:
+    """The prepared dataset, what the run trains on, and how it selects its checkpoint."""
+
+    data_dir: Path
+    meta: dict[str, Any]
+    train_splits: list[str]
+    num_train: int
+    selection: dict[str, Any]
+    train_set: Any = None
+    sampler: ResumableSampler | None = None
+    loader: DataLoader | None = None
+    monitor_sets: dict[str, list] = field(default_factory=dict)  # label -> datasets validated each epoch
+
+
+def check_inputs(recipe: Recipe, data_dir: Path, teacher_checkpoint, info: DistInfo) -> Data:
+    """Every check that needs no model, before anything is written."""
+    from aclnet_kd.data.dataset import open_prepared
+
+    check_precision(recipe.precision, info.device)
+    if recipe.kd and teacher_checkpoint is None:
+        raise AclnetError("--kd on needs --teacher CKPT (a teacher's best.pt)")
+    if not recipe.kd and teacher_checkpoint is not None:
+        raise AclnetError("--teacher is only used with --kd on")
+    if recipe.batch_size % info.world_size:
+        raise AclnetError(f"params: 'train.batch_size' {recipe.batch_size} is the global batch and must be "
+                          f"divisible by the world size {info.world_size}")
+    prepared = open_prepared(data_dir)
+    selection = _selection_info(recipe.selection, recipe.val_split, prepared.test_splits)
+    if "train" not in prepared.splits:
+        raise AclnetError(f"{data_dir}: no 'train' split (has {prepared.splits})")
+    if recipe.selection == "best_val" and recipe.val_split not in prepared.splits:
+        raise AclnetError(f"params: 'train.val_split' is '{recipe.val_split}', which {data_dir} does not have "
+                          f"(splits {prepared.splits}); best_val selection needs a held-out split")
+    train_splits = training_splits(recipe, prepared.splits)
+    num_train = sum(prepared.meta["splits"][split] for split in train_splits)
+    if num_train < recipe.batch_size:
+        raise AclnetError(f"{data_dir}: {num_train} training images, fewer than one batch "
+                          f"(train.batch_size {recipe.batch_size}); batches drop the remainder")
+    return Data(data_dir, prepared.meta, train_splits, num_train, selection)
+
+
+def open_data(data: Data, recipe: Recipe, info: DistInfo) -> None:
+    """The training loader (resumable at any batch) and the datasets validated each epoch."""
+    from aclnet_kd.data.dataset import SaliencyDataset, TrainingSet
+
+    # uint8 items, normalised per batch on the device: the float conversion is the loader's largest cost.
+    data.train_set = TrainingSet(data.data_dir, data.train_splits, recipe.image_size, seed=recipe.seed,
+                                 output="uint8")
+    data.sampler = ResumableSampler(len(data.train_set), recipe.batch_size, recipe.seed, info.rank,
+                                    info.world_size)
+    # Its own generator: a DataLoader otherwise draws a worker seed from the global RNG at every iter(),
+    # which would shift the dropout stream of a run resumed mid-epoch.
+    data.loader = DataLoader(data.train_set, batch_size=recipe.batch_size // info.world_size,
+                             sampler=data.sampler, num_workers=recipe.num_workers,
+                             pin_memory=info.device.type == "cuda", drop_last=True,
+                             generator=torch.Generator().manual_seed(recipe.seed))
+    splits = list(data.meta["splits"])
+    if recipe.val_split in splits and recipe.val_split not in data.train_splits:
+        data.monitor_sets[recipe.val_split] = [SaliencyDataset(data.data_dir, recipe.val_split, recipe.image_size)]
+    if recipe.selection == "paper":
+        data.monitor_sets["test"] = [SaliencyDataset(data.data_dir, split, recipe.image_size)
+                                     for split in data.meta["test_splits"]]
+
+
+# ------------------------------------------------------------------------------- the run's progress
+
+
+@dataclass
+class Run:
+    """One run in progress: its settings, data, modules, position and history (what last.pt saves)."""
+
+    recipe: Recipe
+    info: DistInfo
+    out_dir: Path
+    teacher_checkpoint: str | None
+    data: Data
+    training: Training
+    parts: StepParts | None = None
+    epoch: int = 0  # epochs finished
+    batch: int = 0  # batches of the current epoch finished
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epoch_sums: dict[str, float] = field(default_factory=dict)
+    live: Any = None
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.data.sampler.batches_per_epoch
+
+    def selected(self) -> int | None:
+        """The epoch the selection protocol keeps so far (rank 0, which validates); None before epoch 1 ends."""
+        if not self.history:
+            return None
+        return select_epoch(self.history, self.recipe.selection, self.data.selection["metric"])
+
+
+def make_record(run: Run, selected: int | None) -> RunRecord:
+    """The run's record after ``run.epoch`` epochs, with ``selected`` as the kept epoch."""
+    recipe, meta, data = run.recipe, run.data.meta, run.data
+    return RunRecord(
+        role=recipe.role, kd=recipe.kd, kd_weights=recipe.kd_weights if recipe.kd else None,
+        kd_tau=recipe.kd_tau if recipe.kd else None,
+        # The faithfulness switches apply to the distilled student only (None for other runs).
+        train_kd_modules=recipe.train_kd_modules, atd_teacher_fix=recipe.atd_teacher_fix,
+        teacher_checkpoint=run.teacher_checkpoint, model={"name": recipe.model_name, "cfg": recipe.model_cfg},
+        dataset=meta["name"], synthetic=bool(meta["synthetic"]), data_dir=str(data.data_dir),
+        train_images={"splits": data.train_splits, "count": data.num_train}, track=recipe.track,
+        selection=data.selection, selected_epoch=selected, epochs_done=run.epoch, seed=recipe.seed,
+        device=str(run.info.device), precision=recipe.precision, world_size=run.info.world_size,
+        epochs=recipe.epochs, image_size=recipe.image_size, batch_size=recipe.batch_size,
+        final_metrics=run.history[-1] if run.history else None,
+        best_metrics=run.history[selected - 1] if selected else None,
+    )
+
+
+def _model_entry(run: Run, state_dict: dict) -> dict[str, Any]:
+    recipe = run.recipe
+    return {"format": FORMAT, "model_name": recipe.model_name,
+            "model_cfg": {k: v for k, v in recipe.model_cfg.items() if k != "pretrained"}, "state_dict": state_dict}
+
+
+def save_checkpoint(run: Run, finished: bool = False) -> None:
+    """last.pt at (run.epoch, run.batch): the model, its record, and everything a resume needs. Collective:
+    every rank's RNG is gathered (each has its own dropout stream); rank 0 writes."""
+    gathered = {name: gather_to_all(value, run.info) for name, value in sorted(capture_rng().items())}
+    if not run.info.is_main:
+        return
+    per_rank = [{name: values[r] for name, values in gathered.items()} for r in range(run.info.world_size)]
+    training = run.training
+    kd_loss = training.kd_loss
+    checkpoint = _model_entry(run, training.model.state_dict())
+    checkpoint["meta"] = make_record(run, run.selected()).to_dict()
+    checkpoint["train_state"] = {
+        "epoch": run.epoch, "batch": run.batch, "finished": finished,
+        "optimizer": training.optimizer.state_dict(), "scheduler": training.scheduler.state_dict(),
+        "scaler": training.scaler.state_dict() if training.scaler is not None else None,
+        "kd_modules": kd_loss.state_dict() if kd_loss is not None else None,
+        "rng": per_rank, "history": run.history, "epoch_sums": run.epoch_sums,
+        "fingerprint": _fingerprint(run.recipe, run.data.meta["name"]),
+    }
+    atomic_save(checkpoint, run.last_path)
+
+
+def save_best(run: Run) -> None:
+    """best.pt: the weights of the epoch just finished, kept by the selection protocol (no training state)."""
+    best = _model_entry(run, run.training.model.state_dict())
+    best["meta"] = make_record(run, run.epoch).to_dict()
+    atomic_save(best, run.out_dir / "best.pt")
+    LOG.info("best.pt <- epoch %d (%s)", run.epoch, run.data.selection["note"])
+
+
+def read_resume(out_dir: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """last.pt of an earlier start of the same run, or None; a different run's folder is an error."""
+    last_path = out_dir / "last.pt"
+    if not last_path.exists():
+        return None
+    resume = safe_load(last_path)
+    if not isinstance(resume, dict) or resume.get("format") != FORMAT or "train_state" not in resume:
+        raise AclnetError(f"{last_path}: not a resumable aclnet-kd checkpoint")
+    changed = _diff_keys(resume["train_state"]["fingerprint"], fingerprint)
+    if changed:
+        raise AclnetError(f"{out_dir}: holds a run with different settings ({', '.join(changed[:6])}); "
+                          "use a new --out or delete the folder")
+    return resume
+
+
+def restore(run: Run, resume: dict[str, Any]) -> None:
+    """Continue from last.pt: weights, optimizer, schedule, scaler, KD modules, position, history, RNG."""
+    state, training, info = resume["train_state"], run.training, run.info
+    training.model.load_state_dict(resume["state_dict"])
+    training.optimizer.load_state_dict(state["optimizer"])
+    training.scheduler.load_state_dict(state["scheduler"])
+    if training.scaler is not None and state.get("scaler"):
+        training.scaler.load_state_dict(state["scaler"])
+    if training.kd_loss is not None:
+        training.kd_loss.load_state_dict(state["kd_modules"])
+    run.epoch, run.batch = state["epoch"], state["batch"]
+    run.history, run.epoch_sums = list(state["history"]), dict(state["epoch_sums"])
+    rng_states = state["rng"]
+    if len(rng_states) == info.world_size:
+        restore_rng(rng_states[info.rank])
+    else:
+        LOG.warning("last.pt was written by %d ranks, this run has %d: RNG streams are reseeded, so the "
+                    "result will not be bit-identical to an uninterrupted run", len(rng_states), info.world_size)
+        seed_everything(run.recipe.seed + 1000 * (run.epoch + 1) + info.rank)
+    LOG.info("resumed from %s at epoch %d, batch %d/%d", run.last_path, run.epoch + 1, run.batch,
+             run.steps_per_epoch)
+
+
+# ------------------------------------------------------------------------------------------- an epoch
+
+
+def train_epoch(run: Run) -> dict[str, Any]:
+    """The steps of epoch ``run.epoch`` from batch ``run.batch`` -> its log (epoch, lr, train/*, speed)."""
+    from aclnet_kd.data.dataset import normalize_batch
+
+    recipe, info, parts, data = run.recipe, run.info, run.parts, run.data
+    data.sampler.set_position(run.epoch, run.batch)
+    data.train_set.set_epoch(run.epoch)
+    parts.model.train()
+    if parts.kd_loss is not None:
+        parts.kd_loss.train()  # as released: MGMD's BatchNorm uses batch statistics
+    lr = parts.optimizer.param_groups[0]["lr"]
+    bar = tqdm(data.loader, desc=f"epoch {run.epoch + 1}/{recipe.epochs}", total=run.steps_per_epoch,
+               initial=run.batch, disable=not info.is_main, leave=False, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs to files stay short
+    first_batch, images_seen, started = run.batch, 0, time.perf_counter()
+    for step, batch in enumerate(bar, start=run.batch):
+        values = _checked_step(run, normalize_batch(batch, info.device), step)
+        for name, value in values.items():
+            run.epoch_sums[name] = run.epoch_sums.get(name, 0.0) + value
+        images_seen += recipe.batch_size
+        bar.set_postfix(loss=f"{values['loss']:.4f}", img_s=f"{images_seen / (time.perf_counter() - started):.1f}")
+        run.batch = step + 1
+        if recipe.checkpoint_every and run.batch % recipe.checkpoint_every == 0 and run.batch < run.steps_per_epoch:
+            save_checkpoint(run)
+    bar.close()
+    seconds = time.perf_counter() - started
+    run.training.scheduler.step()
+    log = {"epoch": run.epoch + 1, "lr": lr}
+    log.update({f"train/{name}": total / run.steps_per_epoch for name, total in run.epoch_sums.items()})
+    log["images_per_s"] = (run.steps_per_epoch - first_batch) * recipe.batch_size / max(seconds, 1e-9)
+    run.epoch_sums, run.batch = {}, 0
+    return log
+
+
+def _checked_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    """:func:`train_step`, with a non-finite loss reported at its epoch and step."""
+    try:
+        return train_step(run.parts, batch)
+    except NonFiniteLossError as err:
+        saved = (f"{run.last_path} holds the last checkpoint" if run.last_path.exists()
+                 else "no checkpoint was written yet")
+        message = (f"non-finite loss at epoch {run.epoch + 1}/{run.recipe.epochs}, step {step + 1}/"
+                   f"{run.steps_per_epoch}: {err}. Stopped before this optimizer step; {saved}. "
+                   "Try a lower train.lr or train.precision fp32.")
+        LOG.error(message)
+        raise NonFiniteLossError(message) from None
+
+
+def evaluate_on_val(run: Run) -> dict[str, float]:
+    """Rank 0: MAE and S-measure of each monitored split (``val``, or ``test`` under paper selection)."""
+    if not run.info.is_main:
+        return {}
+    metrics = {}
+    eval_batch = max(1, run.recipe.batch_size // run.info.world_size)
+    for label, datasets in run.data.monitor_sets.items():
+        values = evaluate_splits(run.training.model, datasets, eval_batch, run.info, run.recipe)
+        metrics.update({f"{label}/{key}": value for key, value in values.items()})
+    return metrics
+
+
+def log_metrics(run: Run, log: dict[str, Any]) -> None:
+    """One epoch's log into dvclive (rank 0)."""
+    run.live.step = log["epoch"]
+    for key, value in log.items():
+        if key != "epoch":
+            run.live.log_metric(key, value)
+    run.live.next_step()
+
+
 # ------------------------------------------------------------------------------------------ the run
 
 
@@ -235,53 +651,64 @@ def train(
 
 def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, info: DistInfo,
            handlers: list[logging.Handler]) -> dict[str, Any]:
-    from aclnet_kd.data.dataset import SaliencyDataset, TrainingSet, normalize_batch, open_prepared
-    from aclnet_kd.losses import DistillationLoss, LabelLoss
-    from aclnet_kd.models import build_model
-
-    # ---- 0. check every input before writing anything -------------------------------------------------
-    check_precision(recipe.precision, info.device)
-    if recipe.kd and teacher_checkpoint is None:
-        raise AclnetError("--kd on needs --teacher CKPT (a teacher's best.pt)")
-    if not recipe.kd and teacher_checkpoint is not None:
-        raise AclnetError("--teacher is only used with --kd on")
-    if recipe.batch_size % info.world_size:
-        raise AclnetError(f"params: 'train.batch_size' {recipe.batch_size} is the global batch and must be "
-                          f"divisible by the world size {info.world_size}")
-    prepared = open_prepared(data_dir)
-    meta = prepared.meta
-    selection = _selection_info(recipe.selection, recipe.val_split, prepared.test_splits)
-    if "train" not in prepared.splits:
-        raise AclnetError(f"{data_dir}: no 'train' split (has {prepared.splits})")
-    has_val = recipe.val_split in prepared.splits
-    if recipe.selection == "best_val" and not has_val:
-        raise AclnetError(f"params: 'train.val_split' is '{recipe.val_split}', which {data_dir} does not have "
-                          f"(splits {prepared.splits}); best_val selection needs a held-out split")
-    train_splits = training_splits(recipe, prepared.splits)
-    num_train = sum(meta["splits"][split] for split in train_splits)
-    if num_train < recipe.batch_size:
-        raise AclnetError(f"{data_dir}: {num_train} training images, fewer than one batch "
-                          f"(train.batch_size {recipe.batch_size}); batches drop the remainder")
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    fingerprint = _fingerprint(recipe, meta["name"])
-    resume = safe_load(last_path) if last_path.exists() else None
-    if resume is not None:
-        if not isinstance(resume, dict) or resume.get("format") != FORMAT or "train_state" not in resume:
-            raise AclnetError(f"{last_path}: not a resumable aclnet-kd checkpoint")
-        changed = _diff_keys(resume["train_state"]["fingerprint"], fingerprint)
-        if changed:
-            raise AclnetError(f"{out_dir}: holds a run with different settings ({', '.join(changed[:6])}); "
-                              "use a new --out or delete the folder")
-
-    # ---- 1. a finished run started again is a no-op -------------------------------------------------
+    data = check_inputs(recipe, data_dir, teacher_checkpoint, info)
+    resume = read_resume(out_dir, _fingerprint(recipe, data.meta["name"]))
     if resume is not None and resume["train_state"]["finished"]:
-        record = resume["train_state"]["record"]
-        if info.is_main and not (out_dir / "run.json").exists():
-            _write_text_atomic(out_dir / "run.json", json.dumps(record, indent=2) + "\n")
-        if info.is_main:
-            print(f"aclnet train: {out_dir} is already finished (epoch {record['epochs']}); nothing to do")
-        return record
+        return _already_finished(out_dir, resume, info)  # a finished run started again is a no-op
+    configure_backends(recipe, info)
+    seed_everything(recipe.seed + info.rank)  # per-rank dropout streams; data order is seeded separately
+    open_data(data, recipe, info)
+    training = build_training(recipe, info, teacher_checkpoint)
+    # every input is checked: now create the output folder and the log
+    run = Run(recipe, info, out_dir, str(teacher_checkpoint) if recipe.kd else None, data, training)
+    if info.is_main:
+        start_out_dir(run)
+    handlers += _setup_logging(out_dir if info.is_main else None)
+    if not info.is_main:
+        LOG.setLevel(logging.WARNING)
+    log_start(run)
+    if resume is not None:
+        restore(run, resume)
+    run.parts = step_parts(training, recipe, info)
+    run.live = start_live(run) if info.is_main else None
 
+    while run.epoch < recipe.epochs:
+        log = train_epoch(run)
+        log.update(evaluate_on_val(run))
+        run.history.append(log)
+        run.epoch += 1
+        finished = run.epoch == recipe.epochs
+        if info.is_main:  # only rank 0 validates, so only it selects
+            LOG.info("epoch %d/%d: %s", run.epoch, recipe.epochs,
+                     " ".join(f"{k}={v:.5g}" for k, v in log.items() if k != "epoch"))
+            if run.selected() == run.epoch:
+                save_best(run)
+        save_checkpoint(run, finished=finished)
+        if info.is_main:
+            log_metrics(run, log)
+        barrier(info)
+
+    if not info.is_main:
+        return {"role": recipe.role, "rank": info.rank, "world_size": info.world_size, "epochs": recipe.epochs}
+    record = make_record(run, run.selected())
+    run.live.end()
+    atomic_write_text(out_dir / "run.json", record.to_json())
+    LOG.info("finished: selected epoch %d (%s); run.json written", record.selected_epoch,
+             data.selection["protocol"])
+    return record.to_dict()
+
+
+def _already_finished(out_dir: Path, resume: dict[str, Any], info: DistInfo) -> dict[str, Any]:
+    record = RunRecord.from_dict(resume["meta"], str(out_dir / "last.pt"))
+    if info.is_main and not (out_dir / "run.json").exists():
+        atomic_write_text(out_dir / "run.json", record.to_json())
+    if info.is_main:
+        print(f"aclnet train: {out_dir} is already finished (epoch {record.epochs}); nothing to do")
+    return record.to_dict()
+
+
+def configure_backends(recipe: Recipe, info: DistInfo) -> None:
+    """Deterministic kernels if asked; on CUDA otherwise cuDNN autotuning and TF32."""
     torch.use_deterministic_algorithms(recipe.deterministic, warn_only=True)
     if recipe.deterministic and info.device.type == "cuda":
         torch.backends.cudnn.benchmark = False
@@ -290,330 +717,49 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    seed_everything(recipe.seed + info.rank)  # per-rank dropout streams; data order is seeded separately
 
-    # ---- 2. data ------------------------------------------------------------------------------------
-    is_rgbd = recipe.role == "teacher"
-    needs_depth = is_rgbd or recipe.kd  # the student itself never receives depth
-    # uint8 items, normalised per batch on the device: the float conversion is the loader's largest cost.
-    train_set = TrainingSet(data_dir, train_splits, recipe.image_size, seed=recipe.seed, output="uint8")
-    sampler = ResumableSampler(len(train_set), recipe.batch_size, recipe.seed, info.rank, info.world_size)
-    # Its own generator: a DataLoader otherwise draws a worker seed from the global RNG at every iter(),
-    # which would shift the dropout stream of a run resumed mid-epoch.
-    loader = DataLoader(train_set, batch_size=recipe.batch_size // info.world_size, sampler=sampler,
-                        num_workers=recipe.num_workers, pin_memory=info.device.type == "cuda", drop_last=True,
-                        generator=torch.Generator().manual_seed(recipe.seed))
-    steps_per_epoch = sampler.batches_per_epoch
-    monitor_sets: dict[str, list] = {}
-    if has_val and recipe.val_split not in train_splits:
-        monitor_sets[recipe.val_split] = [SaliencyDataset(data_dir, recipe.val_split, recipe.image_size)]
-    if recipe.selection == "paper":
-        monitor_sets["test"] = [SaliencyDataset(data_dir, split, recipe.image_size)
-                                for split in prepared.test_splits]
 
-    # ---- 3. model, frozen teacher, losses -----------------------------------------------------------
-    model = build_model(recipe.model_name, **recipe.model_cfg)
-    if model.is_rgbd != is_rgbd:
-        raise AclnetError(f"params: 'models.{recipe.role}.name' {recipe.model_name!r} is "
-                          f"{'an RGB-D' if model.is_rgbd else 'an RGB-only'} model, wrong for --role {recipe.role}")
-    # Batch statistics over the global batch, as in a single-process run, for the model and (below) the KD
-    # modules. torch's SyncBatchNorm runs on CUDA only: under gloo on CPU each rank normalises its own images.
-    sync_bn = info.enabled and info.device.type == "cuda"
-    if sync_bn:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model = model.to(info.device)
-    if recipe.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    raw_model = model  # the plain module: state_dict, validation
-    label_loss = LabelLoss(bce_reduction=recipe.label_bce, world_size=info.world_size)  # global-batch BCE sum
-    teacher = kd_loss = None
-    if recipe.kd:
-        teacher = load_teacher(teacher_checkpoint, info.device, recipe.channels_last)
-        kd_loss = DistillationLoss({k: recipe.kd_weights[k] for k in ("cld", "mgmd", "atd")},
-                                   tau=recipe.kd_tau, atd_teacher_fix=recipe.atd_teacher_fix,
-                                   gather_across_ranks=info.enabled)
-        if sync_bn:
-            kd_loss = torch.nn.SyncBatchNorm.convert_sync_batchnorm(kd_loss)
-        kd_loss = kd_loss.to(info.device)
-        # The release never optimises the KD modules' own parameters (they stay at their random init).
-        kd_loss.requires_grad_(recipe.train_kd_modules)
+def start_out_dir(run: Run) -> None:
+    """Rank 0: the output folder, without temp files a kill left, and the resolved config.yaml."""
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run.out_dir.glob(".*.pt.*.tmp"):  # left by a kill during atomic_save
+        stale.unlink(missing_ok=True)
+    atomic_write_text(run.out_dir / "config.yaml", yaml.safe_dump(
+        {"recipe": run.recipe.to_dict(), "data": str(run.data.data_dir), "teacher": run.teacher_checkpoint},
+        sort_keys=False))
 
-    # ---- every input is checked: now create the output folder and the log ----------------------------
-    if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in out_dir.glob(".*.pt.*.tmp"):  # left by a kill during atomic_save
-            stale.unlink(missing_ok=True)
-        _write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(
-            {"recipe": recipe.to_dict(), "data": str(data_dir), "teacher": str(teacher_checkpoint or "") or None},
-            sort_keys=False))
-    handlers += _setup_logging(out_dir if info.is_main else None)
-    if not info.is_main:
-        LOG.setLevel(logging.WARNING)
+
+def start_live(run: Run):
+    """The dvclive logger, with the curves rebuilt from last.pt's history (they match the checkpoint after a
+    resume)."""
+    run.live = _live(run.out_dir)
+    run.live.log_params({"recipe": run.recipe.to_dict()})
+    for log in run.history:
+        log_metrics(run, log)
+    return run.live
+
+
+def log_start(run: Run) -> None:
+    recipe, info, data, meta = run.recipe, run.info, run.data, run.data.meta
     kd_text = "off"
     if recipe.kd:
         weights = ", ".join(f"{k}={v:g}" for k, v in recipe.kd_weights.items())
         kd_text = (f"on ({weights}; tau={recipe.kd_tau:g}; train_kd_modules={recipe.train_kd_modules}; "
                    f"atd_teacher_fix={recipe.atd_teacher_fix})")
-    LOG.info("run %s: role=%s kd=%s model=%s %s seed=%d", out_dir, recipe.role, kd_text, recipe.model_name,
+    LOG.info("run %s: role=%s kd=%s model=%s %s seed=%d", run.out_dir, recipe.role, kd_text, recipe.model_name,
              recipe.model_cfg, recipe.seed)
     LOG.info("device=%s precision=%s world_size=%d channels_last=%s compile=%s deterministic=%s",
              info.device, recipe.precision, info.world_size, recipe.channels_last, recipe.compile,
              recipe.deterministic)
     LOG.info("data %s: dataset=%s%s, %d train images (%s), batch %d (per rank %d), %d epochs at %d px",
-             data_dir, meta["name"], " (SYNTHETIC)" if meta["synthetic"] else "", num_train, " + ".join(train_splits),
-             recipe.batch_size, recipe.batch_size // info.world_size, recipe.epochs, recipe.image_size)
-    LOG.info("selection=%s: %s", selection["protocol"], selection["note"])
+             data.data_dir, meta["name"], " (SYNTHETIC)" if meta["synthetic"] else "", data.num_train,
+             " + ".join(data.train_splits), recipe.batch_size, recipe.batch_size // info.world_size,
+             recipe.epochs, recipe.image_size)
+    LOG.info("selection=%s: %s", data.selection["protocol"], data.selection["note"])
     if recipe.kd:
-        LOG.info("teacher %s (frozen, eval mode, no_grad); KD terms: %s", teacher_checkpoint,
-                 ", ".join(kd_loss.active_terms) or "none")
-    if info.enabled and not sync_bn:
+        LOG.info("teacher %s (frozen, eval mode, no_grad); KD terms: %s", run.teacher_checkpoint,
+                 ", ".join(run.training.kd_loss.active_terms) or "none")
+    if info.enabled and not run.training.sync_bn:
         LOG.warning("DDP on CPU: BatchNorm (model, MGMD) normalises each rank's %d images, not the global batch "
                     "of %d (torch's SyncBatchNorm is CUDA-only)", recipe.batch_size // info.world_size,
                     recipe.batch_size)
-
-    # ---- 4. optimizer and the release's step schedule -----------------------------------------------
-    param_groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
-    if kd_loss is not None and recipe.train_kd_modules:
-        param_groups.append({"params": list(kd_loss.parameters())})
-    optimizer_cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
-    # fused: one kernel for all parameters instead of ~10 elementwise passes each (same update rule).
-    optimizer = optimizer_cls(param_groups, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: recipe.lr_factor(epoch))
-    scaler = make_grad_scaler(recipe.precision, info.device)
-
-    # ---- 5. resume ----------------------------------------------------------------------------------
-    start_epoch, start_batch = 0, 0
-    history: list[dict[str, Any]] = []
-    epoch_sums: dict[str, float] = {}
-    if resume is not None:
-        state = resume["train_state"]
-        raw_model.load_state_dict(resume["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if kd_loss is not None:
-            kd_loss.load_state_dict(state["kd_modules"])
-        start_epoch, start_batch = state["epoch"], state["batch"]
-        history, epoch_sums = list(state["history"]), dict(state["epoch_sums"])
-        rng_states = state["rng"]
-        if len(rng_states) == info.world_size:
-            restore_rng(rng_states[info.rank])
-        else:
-            LOG.warning("last.pt was written by %d ranks, this run has %d: RNG streams are reseeded, so the "
-                        "result will not be bit-identical to an uninterrupted run", len(rng_states),
-                        info.world_size)
-            seed_everything(recipe.seed + 1000 * (start_epoch + 1) + info.rank)
-        LOG.info("resumed from %s at epoch %d, batch %d/%d", last_path, start_epoch + 1, start_batch,
-                 steps_per_epoch)
-
-    if recipe.compile:
-        model = torch.compile(model)
-    if info.enabled:
-        model = DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-        if kd_loss is not None and recipe.train_kd_modules:
-            kd_loss = DistributedDataParallel(kd_loss, device_ids=[info.device.index]
-                                              if info.device.type == "cuda" else None)
-
-    def checkpoint(epoch: int, batch: int, finished: bool = False, record: dict | None = None) -> dict:
-        """last.pt's content: the model plus everything needed to continue at (epoch, batch)."""
-        # Every rank's RNG (each has its own dropout stream); collective, so all ranks call this.
-        gathered = {name: gather_to_all(value, info) for name, value in sorted(capture_rng().items())}
-        per_rank = [{name: values[r] for name, values in gathered.items()} for r in range(info.world_size)]
-        kd_module = kd_loss.module if isinstance(kd_loss, DistributedDataParallel) else kd_loss
-        return {
-            "format": FORMAT,
-            "model_name": recipe.model_name,
-            "model_cfg": {k: v for k, v in recipe.model_cfg.items() if k != "pretrained"},
-            "state_dict": raw_model.state_dict(),
-            "meta": run_meta(epoch),
-            "train_state": {
-                "epoch": epoch, "batch": batch, "finished": finished, "record": record,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "kd_modules": kd_module.state_dict() if kd_module is not None else None,
-                "rng": per_rank, "history": history, "epoch_sums": epoch_sums, "fingerprint": fingerprint,
-            },
-        }
-
-    def run_meta(epochs_done: int) -> dict[str, Any]:
-        return {
-            "role": recipe.role, "kd": recipe.kd, "kd_weights": recipe.kd_weights if recipe.kd else None,
-            "kd_tau": recipe.kd_tau, "train_kd_modules": recipe.train_kd_modules,
-            "atd_teacher_fix": recipe.atd_teacher_fix, "dataset": meta["name"], "synthetic": bool(meta["synthetic"]),
-            "track": recipe.track, "seed": recipe.seed, "epoch": epochs_done, "image_size": recipe.image_size,
-            "selection": selection["protocol"], "selection_note": selection["note"],
-            "test_set_selection": selection["test_set_selection"], "precision": recipe.precision,
-            "world_size": info.world_size, "teacher_checkpoint": str(teacher_checkpoint) if recipe.kd else None,
-        }
-
-    live = _live(out_dir) if info.is_main else None
-    if live is not None:
-        # Rebuild the curves from last.pt's history, so they always match the checkpoint after a resume.
-        live.log_params({"recipe": recipe.to_dict()})
-        for record in history:
-            live.step = record["epoch"]
-            for key, value in record.items():
-                if key != "epoch":
-                    live.log_metric(key, value)
-            live.next_step()
-
-    # ---- 6. epochs ----------------------------------------------------------------------------------
-    for epoch in range(start_epoch, recipe.epochs):
-        sampler.set_position(epoch, start_batch)
-        train_set.set_epoch(epoch)
-        model.train()
-        if kd_loss is not None:
-            kd_loss.train()  # as released: MGMD's BatchNorm uses batch statistics
-        lr = optimizer.param_groups[0]["lr"]
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", total=steps_per_epoch, initial=start_batch,
-                   disable=not info.is_main, leave=False, dynamic_ncols=True,
-                   mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs to files stay short
-        images_seen, started = 0, time.perf_counter()
-        for step, batch in enumerate(bar, start=start_batch):
-            batch = normalize_batch(batch, info.device)
-            rgb = to_memory_format(batch["rgb"], recipe.channels_last)
-            gt = batch["gt"]
-            depth = to_memory_format(batch["depth"], recipe.channels_last) if needs_depth else None
-
-            # forward: the losses as a dict of named, weighted terms
-            with autocast(recipe.precision, info.device):
-                terms = forward_losses(model, is_rgbd, rgb, depth, gt, label_loss, recipe.label_weight,
-                                       teacher, kd_loss)
-                loss = sum(terms.values())
-
-            # the global mean of each term (one small all-reduce), then stop on NaN/inf before stepping
-            values = torch.stack([t.detach().float() for t in terms.values()])
-            values = (all_reduce_sum(values, info) / info.world_size).tolist()
-            named = dict(zip(terms, values))
-            total = sum(values)
-            if not math.isfinite(total):
-                bad = [f"{name} = {value}" for name, value in named.items() if not math.isfinite(value)]
-                saved = (f"{last_path} holds the last checkpoint" if last_path.exists()
-                         else "no checkpoint was written yet")
-                message = (f"non-finite loss at epoch {epoch + 1}/{recipe.epochs}, step {step + 1}/{steps_per_epoch}: "
-                           f"{', '.join(bad)} (total {total}). Stopped before this optimizer step; {saved}. "
-                           "Try a lower train.lr or train.precision fp32.")
-                LOG.error(message)
-                raise NonFiniteLossError(message)
-
-            # backward and step
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if recipe.grad_clip:
-                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                clip_gradients(optimizer, recipe.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                clip_gradients(optimizer, recipe.grad_clip)
-                optimizer.step()
-
-            for name, value in named.items():
-                epoch_sums[name] = epoch_sums.get(name, 0.0) + value
-            epoch_sums["loss"] = epoch_sums.get("loss", 0.0) + total
-            images_seen += recipe.batch_size
-            speed = images_seen / (time.perf_counter() - started)
-            bar.set_postfix(loss=f"{total:.4f}", img_s=f"{speed:.1f}")
-
-            done = step + 1
-            if recipe.checkpoint_every and done % recipe.checkpoint_every == 0 and done < steps_per_epoch:
-                ckpt = checkpoint(epoch, done)
-                if info.is_main:
-                    atomic_save(ckpt, last_path)
-        bar.close()
-        steps_run = steps_per_epoch - start_batch
-        train_seconds = time.perf_counter() - started
-        start_batch = 0
-        scheduler.step()
-
-        # ---- validation, selection, checkpoints, logs (rank 0 writes) ---------------------------------
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
-        record.update({f"train/{name}": total / steps_per_epoch for name, total in epoch_sums.items()})
-        record["images_per_s"] = steps_run * recipe.batch_size / max(train_seconds, 1e-9)
-        epoch_sums = {}
-        if info.is_main:
-            eval_batch = max(1, recipe.batch_size // info.world_size)
-            for label, datasets in monitor_sets.items():
-                metrics = evaluate_splits(raw_model, datasets, eval_batch, info, recipe)
-                record.update({f"{label}/{key}": value for key, value in metrics.items()})
-        history.append(record)
-        finished = epoch + 1 == recipe.epochs
-        run_record = None
-        if info.is_main:  # only rank 0 validates, so only it selects
-            selected = select_epoch(history, recipe.selection, selection["metric"])
-            LOG.info("epoch %d/%d: %s", epoch + 1, recipe.epochs,
-                     " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
-            if selected == epoch + 1:
-                best = checkpoint_best(raw_model, recipe, run_meta(epoch + 1), selection, record)
-                atomic_save(best, best_path)
-                LOG.info("best.pt <- epoch %d (%s)", epoch + 1, selection["note"])
-            if finished:
-                run_record = _run_record(recipe, meta, data_dir, teacher_checkpoint, info, selection, history,
-                                         selected)
-        ckpt = checkpoint(epoch + 1, 0, finished=finished, record=run_record)
-        if info.is_main:
-            atomic_save(ckpt, last_path)
-            live.step = epoch + 1
-            for key, value in record.items():
-                if key != "epoch":
-                    live.log_metric(key, value)
-            live.next_step()
-        barrier(info)
-
-    if not info.is_main:
-        return {"role": recipe.role, "rank": info.rank, "world_size": info.world_size, "epochs": recipe.epochs}
-    record = _run_record(recipe, meta, data_dir, teacher_checkpoint, info, selection, history,
-                         select_epoch(history, recipe.selection, selection["metric"]))
-    if info.is_main:
-        live.end()
-        _write_text_atomic(out_dir / "run.json", json.dumps(record, indent=2) + "\n")
-        LOG.info("finished: selected epoch %d (%s); run.json written", record["selected_epoch"],
-                 selection["protocol"])
-    return record
-
-
-def checkpoint_best(model: torch.nn.Module, recipe: Recipe, meta: dict[str, Any], selection: dict[str, Any],
-                    record: dict[str, Any]) -> dict[str, Any]:
-    """best.pt: the selected weights and how they were selected (no training state)."""
-    meta = dict(meta, selected_epoch=record["epoch"], selection_metric=selection["metric"],
-                selection_splits=selection["splits"],
-                metrics={k: v for k, v in record.items() if "/" in k and not k.startswith("train/")})
-    return {"format": FORMAT, "model_name": recipe.model_name,
-            "model_cfg": {k: v for k, v in recipe.model_cfg.items() if k != "pretrained"},
-            "state_dict": model.state_dict(), "meta": meta}
-
-
-def _run_record(recipe: Recipe, meta: dict, data_dir: Path, teacher_checkpoint, info: DistInfo,
-                selection: dict[str, Any], history: list[dict[str, Any]], selected: int) -> dict[str, Any]:
-    """run.json: what was trained, how, on what, and what was kept."""
-    trained_on = training_splits(recipe, list(meta["splits"]))
-    return {
-        "role": recipe.role,
-        "kd": "on" if recipe.kd else "off",
-        "kd_weights": recipe.kd_weights if recipe.kd else None,
-        "kd_tau": recipe.kd_tau if recipe.kd else None,
-        # The faithfulness switches apply to the distilled student only (None for other runs).
-        "train_kd_modules": recipe.train_kd_modules,
-        "atd_teacher_fix": recipe.atd_teacher_fix,
-        "teacher_checkpoint": str(teacher_checkpoint) if recipe.kd else None,
-        "model": {"name": recipe.model_name, "cfg": recipe.model_cfg},
-        "dataset": meta["name"],
-        "synthetic": bool(meta["synthetic"]),
-        "data_dir": str(data_dir),
-        "train_images": {"splits": trained_on, "count": sum(meta["splits"][split] for split in trained_on)},
-        "track": recipe.track,
-        "selection": selection,
-        "selected_epoch": selected,
-        "seed": recipe.seed,
-        "device": str(info.device),
-        "precision": recipe.precision,
-        "world_size": info.world_size,
-        "epochs": recipe.epochs,
-        "image_size": recipe.image_size,
-        "batch_size": recipe.batch_size,
-        "final_metrics": history[-1],
-        "best_metrics": history[selected - 1],
-    }

@@ -11,20 +11,21 @@ wrongly typed key); this module merges them and checks what the schema cannot se
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aclnet_kd.config import deep_merge, section
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.losses.registry import WEIGHT_KEYS as KD_WEIGHT_KEYS
 
 ROLES = ("teacher", "student")
-KD_WEIGHT_KEYS = ("label", "cld", "mgmd", "atd")
 
 
 # The `train` keys a recipe carries. Their types and ranges are checked once, when the params are loaded
 # (config.load_params against workflow/schemas/params.schema.yaml), not again here.
-TRAIN_KEYS = ("image_size", "batch_size", "epochs", "optimizer", "lr", "weight_decay", "lr_step", "lr_gamma",
-              "grad_clip", "label_bce", "selection", "val_split", "precision", "channels_last", "compile",
+TRAIN_KEYS = ("image_size", "batch_size", "epochs", "optimizer", "lr", "weight_decay", "lr_schedule",
+              "warmup_epochs", "lr_step", "lr_gamma", "grad_clip", "label_bce", "selection", "val_split", "precision", "channels_last", "compile",
               "deterministic", "device", "num_workers", "checkpoint_every")
 
 
@@ -45,6 +46,8 @@ class Recipe:
     optimizer: str
     lr: float
     weight_decay: float
+    lr_schedule: str
+    warmup_epochs: int
     lr_step: int
     lr_gamma: float
     grad_clip: float
@@ -73,9 +76,29 @@ class Recipe:
         return float(self.kd_weights.get("label", 1.0)) if self.kd else 1.0
 
     def lr_factor(self, epoch: int) -> float:
-        """The release's schedule: before epoch ``e`` (0-based) runs, lr was halved once per
-        ``(e' + 1) % lr_step == 0`` for e' <= e, i.e. factor gamma ** ((e + 1) // lr_step)."""
-        return self.lr_gamma ** ((epoch + 1) // self.lr_step)
+        """Multiplier of ``lr`` while epoch ``epoch`` (0-based) runs (the loop drives LambdaLR with it)."""
+        return lr_factor(self.lr_schedule, epoch, self.epochs, self.warmup_epochs, self.lr_step, self.lr_gamma)
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int, warmup_epochs: int = 0, lr_step: int = 1,
+              lr_gamma: float = 1.0) -> float:
+    """The lr multiplier of one epoch (0-based) under ``schedule``.
+
+    ``step`` (the release): lr x gamma before every epoch e with (e + 1) % lr_step == 0, i.e. the factor is
+    gamma ** ((epoch + 1) // lr_step). ``cosine`` (the demo; the habit when training from scratch): a linear
+    warm-up over ``warmup_epochs`` (epoch k runs at (k + 1) / (warmup + 1), so no epoch runs at lr 0), then a
+    half cosine from 1 down to 0 over the remaining epochs, evaluated at the epoch's start so the last epoch
+    still learns. Warm-up is part of the cosine schedule only; ``step`` ignores it (the release has none).
+    """
+    if schedule == "step":
+        return lr_gamma ** ((epoch + 1) // lr_step)
+    if schedule != "cosine":
+        raise AclnetError(f"train.lr_schedule: {schedule!r} is not one of ['step', 'cosine']")
+    if epoch < warmup_epochs:
+        return (epoch + 1) / (warmup_epochs + 1)
+    decay_epochs = max(1, epochs - warmup_epochs)
+    progress = min(1.0, (epoch - warmup_epochs) / decay_epochs)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def parse_kd_weights(text: str) -> dict[str, float]:

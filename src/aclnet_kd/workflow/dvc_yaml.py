@@ -143,7 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     text = render()
     if not args.check:
-        from aclnet_kd.evaluate.io import atomic_write_texts  # here: cv2 is not needed for --check
+        from aclnet_kd.io import atomic_write_texts
 
         atomic_write_texts({args.file: text})  # all or nothing
         print(f"wrote {args.file}")

@@ -1,0 +1,33 @@
+"""Rebuild a trained model from an ``aclnet train`` checkpoint (format: :mod:`aclnet_kd.checkpoint`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from torch import nn
+
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.io import safe_load
+
+
+def load_model_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the model a training checkpoint names and load its weights (strict). Returns (model, meta)."""
+    from aclnet_kd.models import build_model  # the package's builder (this module is part of it)
+
+    ckpt = safe_load(path)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "model_name" not in ckpt:
+        raise AclnetError(
+            f"{path}: not an aclnet-kd training checkpoint (expected keys 'model_name', 'model_cfg', "
+            f"'state_dict'; found {sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__})"
+        )
+    cfg = dict(ckpt.get("model_cfg") or {})
+    cfg["pretrained"] = None  # the checkpoint already holds every weight
+    model = build_model(ckpt["model_name"], **cfg)
+    result = model.load_state_dict(ckpt["state_dict"], strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise AclnetError(
+            f"{path}: weights do not match model {ckpt['model_name']!r}: "
+            f"missing {result.missing_keys[:10]}, unexpected {result.unexpected_keys[:10]}"
+        )
+    return model, dict(ckpt.get("meta") or {})

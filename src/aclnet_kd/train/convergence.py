@@ -1,0 +1,46 @@
+"""The plateau rule that says whether a training run converged.
+
+A run has converged when, over the last ``fraction`` of its epochs, the best validation score so far (S-measure,
+higher is better) improved by less than ``tol``. The best-so-far curve is what model selection sees, so a run
+whose selected checkpoint would still change noticeably with more epochs has not converged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from aclnet_kd.errors import AclnetError
+
+
+def plateau(best_val_history: Sequence[float], fraction: float = 0.25, tol: float = 0.01
+            ) -> tuple[bool, dict[str, Any]]:
+    """Apply the rule to the per-epoch validation scores (raw or best-so-far; higher is better).
+
+    The window is the last ``ceil(fraction * epochs)`` epochs (at least one); the gain is the best score at
+    the end minus the best score just before the window. With a single epoch there is nothing before the
+    window, so the run cannot be shown to have converged. Returns ``(converged, figures)``; the figures are
+    what run.json and the tables report beside the verdict.
+    """
+    if not 0 < fraction < 1:
+        raise AclnetError(f"plateau: fraction must be in (0, 1), got {fraction}")
+    if not tol > 0:
+        raise AclnetError(f"plateau: tol must be > 0, got {tol}")
+    scores = [float(value) for value in best_val_history]
+    if not scores:
+        raise AclnetError("plateau: empty validation history (no epoch was evaluated)")
+    if any(math.isnan(value) for value in scores):
+        raise AclnetError("plateau: the validation history holds NaN")
+    best = [max(scores[: i + 1]) for i in range(len(scores))]   # best so far, whatever was passed
+    epochs = len(best)
+    window = max(1, math.ceil(fraction * epochs))
+    figures: dict[str, Any] = {"rule": f"best val Sm gains < {tol} over the last {fraction:.0%} of epochs",
+                               "epochs": epochs, "window": window, "fraction": fraction, "tol": tol,
+                               "best_final": best[-1]}
+    if window >= epochs:
+        figures.update(best_before_window=None, gain=None)
+        return False, figures
+    before = best[epochs - window - 1]
+    gain = best[-1] - before
+    figures.update(best_before_window=before, gain=gain)
+    return bool(gain < tol), figures

@@ -1,0 +1,32 @@
+"""RunRecord: a run.json that is not a record of this version is an error naming the file and the fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.train.record import RunRecord
+from record_helper import run_record_json
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(run_record_json(seed=3))
+    record = RunRecord.read(path)
+    assert record.seed == 3 and RunRecord.from_dict(record.to_dict()) == record
+
+
+@pytest.mark.parametrize("edit, names", [({"drop": "image_size"}, ["missing ['image_size']"]),
+                                         ({"add": "best_epoch"}, ["unknown ['best_epoch']"])])
+def test_foreign_record_names_the_fields(tmp_path, edit, names):
+    data = json.loads(run_record_json())
+    data.pop(edit.get("drop", ""), None)
+    if "add" in edit:
+        data[edit["add"]] = 1
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(AclnetError) as err:
+        RunRecord.read(path)
+    assert str(path) in str(err.value) and all(name in str(err.value) for name in names)
