@@ -12,8 +12,10 @@ from typing import Any, Mapping, Sequence
 
 from aclnet_kd.errors import AclnetError
 
+FRACTION, TOL = 0.25, 0.01  # the rule: the last quarter of the epochs, a gain under 0.01 Sm
 
-def plateau(best_val_history: Sequence[float], fraction: float = 0.25, tol: float = 0.01
+
+def plateau(best_val_history: Sequence[float], fraction: float = FRACTION, tol: float = TOL
             ) -> tuple[bool, dict[str, Any]]:
     """Apply the rule to the per-epoch validation scores (raw or best-so-far; higher is better).
 
