@@ -32,7 +32,7 @@ from aclnet_kd.report.collect import (
     TrackSettings,
     ablation_runs,
     add_results_arguments,
-    collect_track,
+    collect_runs,
     read_complexity,
     read_latency,
     track_settings,
@@ -51,7 +51,6 @@ from aclnet_kd.report.differences import (
     unconverged_seeds,
     verdict_text,
 )
-from aclnet_kd.workflow.plan import STUDENT_RUNS
 
 REPORTED_CSV = Path(__file__).with_name("reported.csv")
 HEADINGS = {"Sm": "S<sub>m</sub> ↑", "MAE": "MAE ↓", "maxF": "maxF ↑", "maxE": "maxE ↑"}
@@ -389,16 +388,6 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
         out[DIFFERENCES] = (pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS),
                             differences_markdown(rows, decimals, synthetic))
     return out
-
-
-def collect_runs(eval_root: Path, train_root: Path | None, settings: TrackSettings, run_names: list[str],
-                 seeds: list[int] | None) -> dict[str, RunResults]:
-    """The evaluated runs of a track: the students at every seed, the teacher and the ablations at seeds[0]
-    (the plan trains them once)."""
-    first = None if seeds is None else list(seeds)[:1]
-    students = collect_track(eval_root, train_root, settings, [r for r in run_names if r in STUDENT_RUNS], seeds)
-    others = collect_track(eval_root, train_root, settings, [r for r in run_names if r not in STUDENT_RUNS], first)
-    return {run: (students | others)[run] for run in run_names if run in students or run in others}
 
 
 # ---------------------------------------------------------------------------------------------------
