@@ -108,7 +108,7 @@ def test_single_seed_verdict_gives_no_interval(tmp_path: Path) -> None:
     write_results(tmp_path, "rail", ["test"], {k: v for k, v in RAIL_SM.items() if k[1] == 0})
     assert run_tables(tmp_path, write_params(tmp_path / "params.yaml", [0])) == 0
     md = (tmp_path / "tables" / "table1.md").read_text()
-    assert "n=1" in md and "S* − S, n = 1: Sm +0.050 (95% CI no interval can be given (n = 1)" in md
+    assert "n=1" in md and "S* − S, n = 1: Sm +0.050 (no interval can be given with n = 1; paper +0.014)" in md
     assert "no interval (n = 1)" in md
     assert "n/a" in md and "ms/img: not measured" in md  # no complexity or latency files
 

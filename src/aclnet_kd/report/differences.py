@@ -26,7 +26,8 @@ CONFIDENCE = 0.95
 COMPARISONS = {"S* − S": ("student_kd", "student"), "T − S": ("teacher", "student")}
 DAGGER = "†"
 NOT_CONVERGED_NOTE = (f"{DAGGER} did not converge by the plateau rule: over the last {FRACTION:.0%} of its epochs "
-                      f"its best validation Sm rose by {TOL} or more (run.json `plateau`)")
+                      f"its best validation Sm rose by {TOL} or more, or it had too few epochs to tell "
+                      "(run.json `plateau`)")
 RULE_NOTE = (
     "Decision rule: the difference A − B is taken per seed (S* − S pairs the two students of the same seed; "
     "T − S uses the one teacher, trained at seeds[0], against each seed's student, so its interval reflects "
@@ -75,8 +76,8 @@ def differences(track: str, runs: dict[str, RunResults], splits: list[str], repo
                              "ci_low": result.ci_low, "ci_high": result.ci_high, "confidence": result.confidence,
                              "verdict": result.verdict,
                              "paper": paper_difference(reported, comparison, split, key),
-                             "not_converged": " ".join(sorted(flag_label(runs[r]) for r in (run_a, run_b)
-                                                              if unconverged_seeds(runs[r])))})
+                             "not_converged": "; ".join(flag_label(runs[r]) for r in (run_a, run_b)
+                                                        if unconverged_seeds(runs[r]))})
     return rows
 
 
@@ -130,6 +131,13 @@ def paper_claim_note() -> str:
             "with no interval (reported.csv); — where the paper has no such split.")
 
 
+def claim(row: dict[str, Any], decimals: int) -> str:
+    """'95% CI [lo, hi]; verdict', or that no interval can be given with one seed."""
+    if row["ci_low"] is None:
+        return "no interval can be given with n = 1"
+    return f"95% CI {interval_text(row, decimals)}; {row['verdict']}"
+
+
 def verdict_text(rows: list[dict[str, Any]], split: str, decimals: int) -> str:
     """The table's verdict on one split: each comparison's Sm and MAE with interval and verdict."""
     sentences = []
@@ -137,7 +145,7 @@ def verdict_text(rows: list[dict[str, Any]], split: str, decimals: int) -> str:
         chosen = {r["metric"]: r for r in rows if r["comparison"] == comparison and r["split"] == split}
         if not chosen:
             continue
-        parts = [f"{key} {fmt_signed(r['mean'], decimals)} (95% CI {interval_text(r, decimals)}; {r['verdict']};"
-                 f" paper {fmt_signed(r['paper'], decimals)})" for key, r in chosen.items() if key in ("Sm", "MAE")]
+        parts = [f"{key} {fmt_signed(r['mean'], decimals)} ({claim(r, decimals)}; "
+                 f"paper {fmt_signed(r['paper'], decimals)})" for key, r in chosen.items() if key in ("Sm", "MAE")]
         sentences.append(f"{comparison}, n = {chosen['Sm']['n']}: " + ", ".join(parts) + ".")
     return " ".join(sentences)
