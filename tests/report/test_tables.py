@@ -116,16 +116,18 @@ def test_single_seed_verdict_gives_no_interval(tmp_path: Path) -> None:
 def test_table2_unswaps_and_ablation(tmp_path: Path) -> None:
     sm = {(run, 0): value for run, value in (("teacher", 0.9), ("student", 0.8), ("student_kd", 0.85),
                                               ("kd_cld", 0.82))}
-    write_results(tmp_path, "sod", ["NJU2K", "NLPR", "STERE"], sm)
+    write_results(tmp_path, "sod", ["NJU2K", "NLPR", "STERE"], sm, converged={("kd_cld", 0): False})
     assert run_tables(tmp_path, write_params(tmp_path / "params.yaml", [0])) == 0
     md = (tmp_path / "tables" / "table2.md").read_text()
+    assert "†" not in md  # the unconverged ablation run is not in Table II
     rows = md_rows(md)
     bbs = next(r for r in rows if r[0] == "BBS 2020")
     # NJU2K columns: Sm, MAE, maxF, maxE: BBS-Net's own numbers, after un-swapping Table II
     assert bbs[2:6] == ["0.921", "0.035", "0.920", "0.949"]
     assert "swapped" in md
     ablation = (tmp_path / "tables" / "ablation_sod.md").read_text()
-    assert "label + CLD" in ablation and "(+0.020)" in ablation and "label + MGMD | not run" in ablation
+    assert "label + CLD†" in ablation and "(+0.020)" in ablation and "label + MGMD | not run" in ablation
+    assert "did not converge by the plateau rule" in ablation
 
 
 def test_custom_ablation_alone_gets_its_table(tmp_path: Path) -> None:

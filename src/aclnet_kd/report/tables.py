@@ -316,7 +316,8 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
                 [{"model": label, "kind": "ours", "source": "not run"}])
         else:
             add(*_our_rows(ctx, settings, run, label, runs[run], complexities, latencies))
-    notes = _paper_notes(ctx, settings, synthetic, complexities, latencies) + convergence_note(runs)
+    notes = _paper_notes(ctx, settings, synthetic, complexities, latencies)
+    notes += convergence_note({run: runs[run] for run in RUN_LABELS if run in runs})  # this table's rows only
     markdown = f"### {_paper_title(table_id, settings, synthetic)}\n\n{markdown_table(header, md_rows)}\n\n"
     markdown += "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1))
     markdown += f"\n\n**Verdict.** {verdict(runs, ctx.splits, ctx.rep, decimals)}\n"
