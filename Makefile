@@ -23,6 +23,7 @@ run: $(STAMP)
 	@echo ""
 	@echo "Tables:  $(CURDIR)/results/tables/table1.md  (rail, Table I)"
 	@echo "         $(CURDIR)/results/tables/table2.md  (RGB-D SOD, Table II)"
+	@echo "         $(CURDIR)/results/tables/differences.md  (S* − S and T − S with 95% intervals)"
 	@echo "Figures: $(CURDIR)/results/figures/   Report: $(CURDIR)/results/report.html"
 
 # `make test` leaves out the scale-out tests (marker `scaleout`, pyproject.toml): a one-node SLURM cluster and

@@ -36,6 +36,7 @@ CHECKPOINT = TRAIN_DIR + "/best.pt"
 
 # The paper's tables: track -> (file stem, table number). The tracks are fixed because each feeds one table.
 PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
+DIFFERENCES = "differences"  # S* − S and T − S with intervals, every track: written with the paper tables
 TRACKS = tuple(PAPER_TABLES)
 ROLES = ("teacher", "student")  # params `models.<role>`; complexity and latency are measured per role's model
 STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
@@ -302,8 +303,10 @@ def all_outputs(params: dict, skip: tuple[str, ...] = ()) -> list[str]:
 
 
 def table_stems(params: dict) -> list[str]:
-    """The files the tables stage writes (csv + md each): one paper table per track, ablations if any."""
+    """The files the tables stage writes (csv + md each): one paper table per track, the differences table,
+    ablations if any."""
     stems = [PAPER_TABLES[track][0] for track in params["tracks"] if track in PAPER_TABLES]
+    stems += [DIFFERENCES] if stems else []
     stems += [f"ablation_{track}" for track in params["tracks"] if params["ablations"]]
     return stems
 
