@@ -30,3 +30,14 @@ def test_foreign_record_names_the_fields(tmp_path, edit, names):
     with pytest.raises(AclnetError) as err:
         RunRecord.read(path)
     assert str(path) in str(err.value) and all(name in str(err.value) for name in names)
+
+
+def test_plateau_figures_round_trip_and_old_records_read(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(run_record_json(converged=False, plateau={"metric": "val/sm", "gain": 0.04, "window": 2}))
+    record = RunRecord.read(path)
+    assert record.converged is False and record.plateau["gain"] == 0.04
+    assert RunRecord.from_dict(json.loads(record.to_json())) == record
+    data = json.loads(run_record_json())
+    data.pop("converged"), data.pop("plateau")  # a record written before the rule: not judged
+    assert RunRecord.from_dict(data).converged is None

@@ -7,12 +7,16 @@
                  [--kd-weights cld=1,mgmd=0,atd=0]
 
 Several processes: ``torchrun --nproc_per_node N $(which aclnet) train ...`` (DDP; gloo on CPU, nccl on CUDA).
-Starting a killed run again resumes it from ``DIR/last.pt``; starting a finished one does nothing.
+Starting a killed run again resumes it from ``DIR/last.pt``; starting a finished one does nothing, or, with
+``--restart-finished`` (the workflow's trainings, which keep last.pt across a rerun so that a preempted job
+resumes), trains it again from scratch: the workflow reruns a finished training only when its inputs changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from aclnet_kd.config import load_params
 from aclnet_kd.train.recipe import ROLES, parse_kd_weights, resolve_recipe
@@ -31,12 +35,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", help="a key of params `tracks`; merges tracks.<track>.train over `train`")
     parser.add_argument("--kd-weights", metavar="NAME=W,...",
                         help="override kd.weights for ablations, e.g. cld=1,mgmd=0,atd=0")
+    parser.add_argument("--restart-finished", action="store_true",
+                        help="DIR/last.pt of a finished run is deleted and the run trained again from scratch "
+                             "(an unfinished one still resumes)")
+
+
+def drop_finished_run(out_dir: Path) -> bool:
+    """Delete ``out_dir/last.pt`` when it holds a finished run; True when it did. Rank 0 only (torchrun sets
+    RANK): the other ranks read last.pt only after the process group has formed, i.e. after this."""
+    from aclnet_kd.checkpoint import safe_load
+
+    last = out_dir / "last.pt"
+    if os.environ.get("RANK", "0") != "0" or not last.exists():
+        return False
+    state = safe_load(last)
+    if isinstance(state, dict) and state.get("train_state", {}).get("finished"):
+        last.unlink()
+        print(f"aclnet train: {last} holds a finished run; training again from scratch (--restart-finished)")
+        return True
+    return False
 
 
 def main(args: argparse.Namespace) -> int:
     from aclnet_kd.train.loop import train  # imports torch and the models; keep `--help` fast
 
     params = load_params(args.params)
+    if args.restart_finished:
+        drop_finished_run(Path(args.out))
     recipe = resolve_recipe(
         params,
         role=args.role,

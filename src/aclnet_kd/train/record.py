@@ -15,6 +15,8 @@ from typing import Any
 
 from aclnet_kd.errors import AclnetError
 
+OPTIONAL = ("converged", "plateau")  # judged at the end of training; records of unfinished runs may lack them
+
 
 @dataclass
 class RunRecord:
@@ -45,7 +47,8 @@ class RunRecord:
     batch_size: int
     final_metrics: dict[str, float] | None  # the last finished epoch's log (None before one)
     best_metrics: dict[str, float] | None  # the selected epoch's log
-    converged: bool | None = None  # None: not judged
+    converged: bool | None = None  # the plateau rule (train/convergence.py); None: not judged
+    plateau: dict[str, Any] | None = None  # the rule's figures, or {"reason": why it was not judged}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +56,7 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "run record") -> RunRecord:
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name != "converged"}
+        required = {f.name for f in fields(cls) if f.name not in OPTIONAL}
         missing, unknown = sorted(required - set(data)), sorted(set(data) - names)
         if missing or unknown:
             raise AclnetError(f"{source}: not an aclnet-kd run record (missing {missing}, unknown {unknown}); "
