@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 
 from aclnet_kd.config import load_params
-from aclnet_kd.train.recipe import ROLES, parse_kd_weights, resolve_recipe
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.train.recipe import ROLES, kd_method_weights, parse_kd_weights, resolve_recipe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,19 +32,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", help="a key of params `tracks`; merges tracks.<track>.train over `train`")
     parser.add_argument("--kd-weights", metavar="NAME=W,...",
                         help="override kd.weights for ablations, e.g. cld=1,mgmd=0,atd=0")
+    parser.add_argument("--kd-method", metavar="RUN",
+                        help="train the KD-method run RUN: its weights are params kd_methods.RUN (others 0)")
 
 
 def main(args: argparse.Namespace) -> int:
     from aclnet_kd.train.loop import train  # imports torch and the models; keep `--help` fast
 
     params = load_params(args.params)
+    if args.kd_method and args.kd_weights:
+        raise AclnetError("--kd-method and --kd-weights: give one (a method's weights are params kd_methods)")
+    override = parse_kd_weights(args.kd_weights) if args.kd_weights else None
     recipe = resolve_recipe(
         params,
         role=args.role,
         kd=args.kd == "on",
         seed=args.seed,
         track=args.track,
-        kd_weights_override=parse_kd_weights(args.kd_weights) if args.kd_weights else None,
+        kd_weights_override=kd_method_weights(params, args.kd_method) if args.kd_method else override,
     )
     train(recipe, args.data, args.out, teacher_checkpoint=args.teacher)
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class RunRecord:
     final_metrics: dict[str, float] | None  # the last finished epoch's log (None before one)
     best_metrics: dict[str, float] | None  # the selected epoch's log
     converged: bool | None = None  # None: not judged
+    seconds_per_epoch: float | None = None  # mean wall time of an epoch's training steps (None: older record)
+    kd_params: int | None = None  # parameters of the KD modules the optimizer steps (e.g. FitNet's adapters)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +55,7 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "run record") -> RunRecord:
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name != "converged"}
+        required = {f.name for f in fields(cls) if f.default is MISSING}  # the optional ones came later
         missing, unknown = sorted(required - set(data)), sorted(set(data) - names)
         if missing or unknown:
             raise AclnetError(f"{source}: not an aclnet-kd run record (missing {missing}, unknown {unknown}); "
