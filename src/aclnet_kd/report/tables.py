@@ -392,14 +392,22 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
         ablations = ablation_runs(params)
-        run_names = list(RUN_LABELS) + [r for r in ablations if r not in RUN_LABELS]
-        runs = collect_track(eval_root, train_root, settings, run_names, seeds)
+        runs = collect_track(eval_root, train_root, settings, list(RUN_LABELS), seeds)
+        # the ablations are trained at seeds[0] only (plan.runs)
+        runs.update(collect_track(eval_root, train_root, settings, [r for r in ablations if r not in RUN_LABELS],
+                                  seeds[:1] if seeds else None))
         if track in PAPER_TABLES:
             stem, table_id = PAPER_TABLES[track]
             if any(run in runs for run in RUN_LABELS):
                 out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies)
         if any(run in runs for run in ablations if run not in RUN_LABELS):
             out[f"ablation_{track}"] = ablation_table(settings, runs, decimals, ablations)
+    if params.get("kd_methods"):  # Table III (plan.table_stems declares it exactly then)
+        from aclnet_kd.report.table3 import STEM, kd_methods_table  # it imports this module
+
+        table3 = kd_methods_table(params, train_root, eval_root, decimals)
+        if table3 is not None:
+            out[STEM] = table3
     return out
 
 
