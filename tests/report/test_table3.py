@@ -87,3 +87,16 @@ def test_method_labels_come_from_the_registry() -> None:
               "kd": {"weights": {"label": 1.0, "cld": 1.0, "mgmd": 1.0, "atd": 1.0}}, "seeds": [3]}
     labels = method_runs(params)
     assert labels["kd_x"] == "response KD" and labels["kd_atd"] == "label + ATD (ablation, seed 3 only)"
+
+
+def test_kd_methods_figure_and_reported_gain(tmp_path: Path) -> None:
+    from aclnet_kd.config import load_params
+    from aclnet_kd.report.kd_figure import kd_methods_figure, reported_gain
+
+    assert reported_gain("test") == pytest.approx(0.856 - 0.842)  # Table I: ACLNet-S* - ACLNet-S
+    assert reported_gain("no-such-split") is None
+    _write(tmp_path)
+    params = load_params(_params(tmp_path / "params.yaml", KD_METHODS, {}))
+    written = kd_methods_figure(params, tmp_path / "train", tmp_path / "evaluate", "rail", tmp_path)
+    assert sorted(p.name for p in written) == ["kd_methods_rail.pdf", "kd_methods_rail.png"]
+    assert kd_methods_figure(params, tmp_path / "train", tmp_path / "evaluate", "sod", tmp_path) == []
