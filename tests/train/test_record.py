@@ -30,3 +30,13 @@ def test_foreign_record_names_the_fields(tmp_path, edit, names):
     with pytest.raises(AclnetError) as err:
         RunRecord.read(path)
     assert str(path) in str(err.value) and all(name in str(err.value) for name in names)
+
+
+def test_record_without_the_later_optional_fields_still_reads():
+    """seconds_per_epoch and kd_params came with table3: a run.json written before them reads as None."""
+    data = json.loads(run_record_json(seconds_per_epoch=2.5, kd_params=12))
+    assert RunRecord.from_dict(data).seconds_per_epoch == 2.5
+    for key in ("seconds_per_epoch", "kd_params", "converged"):
+        data.pop(key)
+    record = RunRecord.from_dict(data)
+    assert record.seconds_per_epoch is None and record.kd_params is None
