@@ -54,7 +54,8 @@ def test_rail_defects_are_varied_and_are_depressions_in_depth():
         ring = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~mask & head
         drops.append(depth[ring].mean() - depth[mask].mean())
     assert kinds == {"scratch", "pit", "crack", "scar"}
-    assert 2 <= empty <= 15 and small >= 5
+    # Small defects still occur (fewer since the demo draws thin ones >= 2 px wide and pits >= 3 px across).
+    assert 2 <= empty <= 15 and small >= 3
     assert np.median(drops) > 0.015 and np.mean(np.array(drops) > 0) > 0.9
 
 

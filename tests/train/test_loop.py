@@ -23,13 +23,13 @@ def _recipe(params, edit=None, **kwargs):
 
 
 def test_overfit_drives_label_loss_down(params, tiny_data, tmp_path):
-    recipe = _recipe(params, {"train": {"epochs": 6, "lr": 1.0e-3, "weight_decay": 0.0, "selection": "last"}},
+    recipe = _recipe(params, {"train": {"epochs": 12, "lr": 1.0e-3, "weight_decay": 0.0, "selection": "last"}},
                      role="student")
     record = train(recipe, tiny_data, tmp_path / "run")
     history = safe_load(tmp_path / "run" / "last.pt")["train_state"]["history"]
     labels = [epoch["train/label"] for epoch in history]
-    assert len(labels) == 6 and record["selected_epoch"] == 6
-    assert labels[-1] < 0.7 * labels[0], labels
+    assert len(labels) == 12 and record["selected_epoch"] == 12
+    assert labels[-1] < 0.7 * labels[0], str([round(v, 2) for v in labels])
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,15 @@ from aclnet_kd.train.recipe import parse_kd_weights, resolve_recipe
 def test_merge_order_train_role_track(params):
     params = deep_merge(params, {
         "train": {"epochs": 3, "student": {"epochs": 5, "lr": 2.0e-4}},
-        "tracks": {"sod": {"train": {"image_size": 96, "student": {"batch_size": 2}}}},
     })
+    params["tracks"]["sod"]["train"] = {"image_size": 96, "student": {"batch_size": 2}}   # replaces the demo's
     teacher = resolve_recipe(params, "teacher")
     assert (teacher.epochs, teacher.image_size, teacher.batch_size) == (3, 64, 4)
     student = resolve_recipe(params, "student", track="sod", seed=7)
     assert (student.epochs, student.lr, student.image_size, student.batch_size, student.seed) == (5, 2e-4, 96, 2, 7)
     assert student.model_name == "aclnet_s" and student.model_cfg["backbone"] == "test_convnext"
+    params["tracks"]["sod"]["train"]["epochs"] = 20   # a track's key beats train.<role>'s
+    assert resolve_recipe(params, "student", track="sod").epochs == 20
 
 
 @pytest.mark.parametrize("edit, key", [

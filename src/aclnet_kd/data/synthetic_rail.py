@@ -29,8 +29,14 @@ from aclnet_kd.data.synthetic_common import (
 )
 
 DEFECT_KINDS = ("scratch", "pit", "crack", "scar")
-P_NO_DEFECT = 0.15      # images without any defect
-P_FAINT = 0.35          # defects whose RGB contrast is low (depth still shows them)
+# Mostly area defects (pits, spalling, scars), as on the real no-service rails; the thin ones are drawn at
+# least 2 px wide so a network with a stride-4 first stage still resolves them at the demo's 64 px.
+KIND_PROB = (0.2, 0.4, 0.1, 0.3)
+MIN_PIT_RADIUS = 2.5
+REFERENCE_SIZE = 256    # pit and scar radii are given in pixels at this side, scaled by (size / 256) ** 0.25:
+                        # relatively larger in smaller images, so a 64 px network still sees them
+P_NO_DEFECT = 0.1       # images without any defect
+P_FAINT = 0.1           # defects whose RGB contrast is low (depth still shows them)
 METAL_TINT = np.array([0.98, 1.0, 1.04], np.float32)   # cold steel grey
 RUST_TINT = np.array([1.1, 0.88, 0.72], np.float32)   # no-service rail: brownish oxide
 
@@ -46,6 +52,7 @@ class _Canvas:
 
     def __init__(self, rng: np.random.Generator, size: int):
         self.rng, self.size = rng, size
+        self.scale = (size / REFERENCE_SIZE) ** 0.25
         ys, xs = _grid(size)
         self.center = size * (0.5 + rng.uniform(-0.1, 0.1))
         self.half_width = size * rng.uniform(0.27, 0.45)
@@ -98,7 +105,7 @@ def _surface(c: _Canvas) -> None:
     c.luma = c.band * head + (1.0 - c.band) * ground_luma
 
     # No-service rails rust in patches; the amount varies a lot between images.
-    rust_level = rng.uniform(0.0, 0.6)
+    rust_level = rng.uniform(0.0, 0.35)
     mottle = smooth_noise(rng, size, size, 8, 14) + 0.5 * smooth_noise(rng, size, size, 24, 40)
     c.rust = np.clip(rust_level * (0.5 + 0.6 * mottle), 0.0, 1.0)
 
@@ -112,14 +119,15 @@ def _apply_defect(c: _Canvas, kind: str, mask: np.ndarray, drop: float, rgb_sigm
         return False
     profile = depth_profile if depth_profile is not None else soft(mask, 0.7)
     c.depth -= drop * profile * c.band
-    contrast = rng.uniform(0.06, 0.22) if rng.random() < P_FAINT else rng.uniform(0.5, 1.0)
+    contrast = rng.uniform(0.3, 0.45) if rng.random() < P_FAINT else rng.uniform(0.6, 1.0)
     mark = soft(mask, rgb_sigma)
-    texture = 1.0 + 0.25 * rng.standard_normal(mark.shape).astype(np.float32) * (mark > 0.05)
+    # Broken metal is rough: a grainy texture inside the mark, the RGB cue that stains (smooth) lack.
+    texture = 1.0 + 0.45 * rng.standard_normal(mark.shape).astype(np.float32) * (mark > 0.05)
     if brighten:
         c.luma += contrast * rng.uniform(25, 45) * mark * texture
     else:
-        c.luma *= 1.0 - contrast * rng.uniform(0.35, 0.7) * mark * texture
-        c.rust = np.maximum(c.rust, 0.5 * contrast * mark)  # the bottom of a defect oxidises
+        c.luma *= 1.0 - contrast * rng.uniform(0.6, 0.85) * mark * texture
+        c.rust = np.maximum(c.rust, 0.9 * contrast * mark)  # the bottom of a defect oxidises
     c.gt = np.maximum(c.gt, np.where(mask > 127, 255, 0).astype(np.uint8))
     c.kinds.append(kind)
     return True
@@ -138,14 +146,15 @@ def _scratch(c: _Canvas) -> bool:
         points.append((x, y))
     mask = np.zeros((size, size), np.uint8)
     cv2.polylines(mask, [np.round(np.array(points)).astype(np.int32).reshape(-1, 1, 2)], False, 255,
-                  int(rng.integers(1, 4)), cv2.LINE_AA)
-    return _apply_defect(c, "scratch", mask, rng.uniform(0.03, 0.06))
+                  int(rng.integers(2, 5)), cv2.LINE_AA)
+    return _apply_defect(c, "scratch", mask, rng.uniform(0.06, 0.12))
 
 
 def _pit(c: _Canvas) -> bool:
     """A pit, or spalling: a cluster of pits. Many are small (a few pixels across)."""
     rng = c.rng
-    radius = float(rng.choice([rng.uniform(1.5, 4), rng.uniform(4, 10), rng.uniform(10, 24)], p=[0.4, 0.35, 0.25]))
+    radius = float(rng.choice([rng.uniform(1.5, 4), rng.uniform(4, 10), rng.uniform(10, 24)], p=[0.2, 0.45, 0.35]))
+    radius = max(MIN_PIT_RADIUS, radius * c.scale)
     x, y = c.random_point_on_head(0.75)
     polygons = [blob_polygon(rng, (x, y), radius, roughness=0.4, aspect=rng.uniform(0.7, 1.6),
                              angle=rng.uniform(0, math.pi))]
@@ -157,7 +166,7 @@ def _pit(c: _Canvas) -> bool:
     inside = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
     bowl = np.clip(inside / max(1.0, 0.4 * radius), 0.0, 1.0) ** 0.6
     bowl = cv2.GaussianBlur(bowl, (0, 0), 0.6)
-    return _apply_defect(c, "pit", mask, rng.uniform(0.045, 0.1), depth_profile=bowl)
+    return _apply_defect(c, "pit", mask, rng.uniform(0.09, 0.2), depth_profile=bowl)
 
 
 def _crack(c: _Canvas) -> bool:
@@ -175,37 +184,37 @@ def _crack(c: _Canvas) -> bool:
             px, py = px + 4 * math.cos(heading), py + 4 * math.sin(heading)
             points.append((px, py))
         cv2.polylines(mask, [np.round(np.array(points)).astype(np.int32).reshape(-1, 1, 2)], False, 255,
-                      int(rng.choice([1, 1, 2])), cv2.LINE_AA)
+                      int(rng.choice([2, 2, 3])), cv2.LINE_AA)
         length *= 0.5
-    return _apply_defect(c, "crack", mask, rng.uniform(0.04, 0.08), rgb_sigma=0.6)
+    return _apply_defect(c, "crack", mask, rng.uniform(0.08, 0.16), rgb_sigma=0.6)
 
 
 def _scar(c: _Canvas) -> bool:
     """A wheel-burn or abrasion scar: a shallow, elongated patch whose texture differs from the steel."""
     rng = c.rng
     x, y = c.random_point_on_head(0.6)
-    radius = rng.uniform(6, 20)
+    radius = rng.uniform(6, 20) * c.scale
     polygon = blob_polygon(rng, (x, y), radius, roughness=0.3, aspect=rng.uniform(1.5, 3.5),
                            angle=rng.uniform(-0.6, 0.6) + (math.pi / 2 if rng.random() < 0.4 else 0.0))
     mask = fill_mask((c.size, c.size), [polygon])
     profile = soft(mask, 1.5)
-    return _apply_defect(c, "scar", mask, rng.uniform(0.025, 0.05), rgb_sigma=1.5, depth_profile=profile,
-                         brighten=bool(rng.random() < 0.4))
+    return _apply_defect(c, "scar", mask, rng.uniform(0.05, 0.1), rgb_sigma=1.5, depth_profile=profile,
+                         brighten=bool(rng.random() < 0.25))
 
 
 def _distractors(c: _Canvas) -> None:
     """RGB-only clutter: stains (incl. pit-sized dark dots), shadows and reflections. Depth is untouched."""
     rng, size = c.rng, c.size
     ys, xs = _grid(size)
-    for _ in range(rng.integers(1, 5)):
-        kind = rng.choice(["stain", "dot", "shadow", "reflection"], p=[0.35, 0.25, 0.2, 0.2])
+    for _ in range(rng.integers(0, 4)):
+        kind = rng.choice(["stain", "dot", "shadow", "reflection"], p=[0.4, 0.1, 0.25, 0.25])
         if kind in ("stain", "dot"):
             radius = rng.uniform(8, 35) if kind == "stain" else rng.uniform(1.5, 5)
             x, y = c.random_point_on_head(1.0)
             blob = soft(fill_mask((size, size), [blob_polygon(rng, (x, y), radius, 0.5, rng.uniform(0.6, 2.0),
                                                                rng.uniform(0, 3.2))]),
-                        radius * rng.uniform(0.15, 0.5) if kind == "stain" else 0.7)
-            c.luma *= 1.0 - rng.uniform(0.2, 0.6) * blob
+                        radius * rng.uniform(0.3, 0.6) if kind == "stain" else 0.7)   # smooth, soft-edged
+            c.luma *= 1.0 - rng.uniform(0.15, 0.45) * blob
             c.rust = np.maximum(c.rust, rng.uniform(0.3, 1.0) * blob)
         elif kind == "shadow":
             angle = rng.uniform(0, 2 * math.pi)
@@ -225,7 +234,7 @@ def render_rail(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nda
         makers = {"scratch": _scratch, "pit": _pit, "crack": _crack, "scar": _scar}
         wanted, tries = int(rng.integers(1, 4)), 0
         while len(c.kinds) < wanted and tries < 12:
-            makers[str(rng.choice(DEFECT_KINDS))](c)
+            makers[str(rng.choice(DEFECT_KINDS, p=KIND_PROB))](c)
             tries += 1
     _distractors(c)
 

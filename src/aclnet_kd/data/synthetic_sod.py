@@ -30,6 +30,9 @@ from aclnet_kd.data.synthetic_common import (
 )
 
 TEST_SETS = ("NJU2K", "NLPR", "STERE")
+MUTED = (10, 90)     # saturation range of walls, floors and clutter
+VIVID = (140, 250)   # saturation range of (not camouflaged) salient objects
+REFERENCE_SIZE = 256  # the styles' pixel figures (depth blur, shift) are for this side; scaled to others
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,15 @@ class SceneStyle:
 
 
 STYLES = {
-    "NJU2K": SceneStyle((4, 9), 0.025, 2.0, 2, 0, 0.25, (0.16, 0.30)),
-    "NLPR": SceneStyle((1, 4), 0.008, 0.8, 0, 4, 0.2, (0.10, 0.20)),
-    "STERE": SceneStyle((9, 16), 0.05, 4.0, 6, 1, 0.35, (0.13, 0.28)),
+    "NJU2K": SceneStyle((4, 9), 0.025, 2.0, 2, 0, 0.15, (0.16, 0.30)),
+    "NLPR": SceneStyle((1, 4), 0.008, 0.8, 0, 4, 0.1, (0.12, 0.22)),
+    "STERE": SceneStyle((9, 16), 0.05, 4.0, 6, 1, 0.25, (0.13, 0.28)),
 }
 
 
-def _color(rng: np.random.Generator) -> np.ndarray:
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(40, 230), rng.integers(60, 240)]]])
+def _color(rng: np.random.Generator, saturation: tuple[int, int] = (40, 230),
+           value: tuple[int, int] = (60, 240)) -> np.ndarray:
+    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(*saturation), rng.integers(*value)]]])
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
 
@@ -84,18 +88,19 @@ def render_sod(rng: np.random.Generator, size: int, style: SceneStyle) -> tuple[
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     horizon = size * rng.uniform(0.35, 0.7)
     floor = 1.0 / (1.0 + np.exp(np.clip((horizon - ys) / 2.0, -30, 30)))
-    wall_color, floor_color = _color(rng), _color(rng)
+    wall_color, floor_color = _color(rng, MUTED), _color(rng, MUTED)
     rgb = ((1 - floor)[..., None] * _textured(rng, size, wall_color, rng.uniform(0.1, 0.5))
            + floor[..., None] * _textured(rng, size, floor_color, rng.uniform(0.1, 0.5)))
     depth = 0.12 + 0.05 * smooth_noise(rng, size, size, 3, 3) + floor * 0.4 * np.clip((ys - horizon) / (size - horizon), 0, 1)
 
-    # Clutter: on (or just off) the background, so it has little depth contrast.
+    # Clutter: on (or just off) the background, so it has little depth contrast. In RGB it is flat (no
+    # shading, no highlight) and muted in colour: the cue that tells it from the salient objects.
     for _ in range(rng.integers(*style.clutter)):
         radius = size * rng.uniform(0.03, 0.14)
         center = (rng.uniform(0, size), rng.uniform(0, size))
         mask = soft(fill_mask((size, size), [blob_polygon(rng, center, radius, 0.3, rng.uniform(0.3, 3),
                                                           rng.uniform(0, 3.2))]), 0.8)
-        rgb = rgb * (1 - mask[..., None]) + mask[..., None] * _textured(rng, size, _color(rng), 0.3)
+        rgb = rgb * (1 - mask[..., None]) + mask[..., None] * _textured(rng, size, _color(rng, MUTED), 0.3)
         depth += mask * rng.uniform(0.0, 0.08)
 
     gt = np.zeros((size, size), np.uint8)
@@ -108,11 +113,15 @@ def render_sod(rng: np.random.Generator, size: int, style: SceneStyle) -> tuple[
         dome = np.clip(inside / max(2.0, inside.max()), 0, 1) ** 0.5
         alpha = soft(mask_u8, 0.7)
         camouflaged = rng.random() < style.camouflage
-        base = background_mean * rng.uniform(0.85, 1.15, 3).astype(np.float32) if camouflaged else _color(rng)
-        # Shade like a lit 3-D body: brighter towards the light, darker at the rim.
+        base = (background_mean * rng.uniform(0.85, 1.15, 3).astype(np.float32) if camouflaged
+                else _color(rng, VIVID, (110, 250)))
+        # Shade like a lit 3-D body: brighter towards the light, darker at the rim, with a specular spot.
+        # Camouflaged objects keep this shading: their only RGB cue, weaker than the depth step.
         light = np.array([rng.uniform(-1, 1), rng.uniform(-1, 0)], np.float32)
-        shading = 0.75 + 0.25 * dome + 0.15 * ((xs - center[0]) * light[0] + (ys - center[1]) * light[1]) / radius
-        body = _textured(rng, size, base, rng.uniform(0.05, 0.4)) * np.clip(shading, 0.4, 1.3)[..., None]
+        shading = 0.6 + 0.4 * dome + 0.15 * ((xs - center[0]) * light[0] + (ys - center[1]) * light[1]) / radius
+        body = _textured(rng, size, base, rng.uniform(0.05, 0.3)) * np.clip(shading, 0.4, 1.3)[..., None]
+        spot = (center[0] + 0.4 * radius * light[0], center[1] + 0.4 * radius * light[1])
+        body += 90.0 * np.exp(-((xs - spot[0]) ** 2 + (ys - spot[1]) ** 2) / (0.3 * radius) ** 2)[..., None]
         rgb = rgb * (1 - alpha[..., None]) + alpha[..., None] * body
         near = rng.uniform(0.65, 0.9)
         depth = depth * (1 - alpha) + alpha * (near + 0.08 * dome)
@@ -123,10 +132,12 @@ def render_sod(rng: np.random.Generator, size: int, style: SceneStyle) -> tuple[
     rgb += rng.uniform(2, 6) * rng.standard_normal((size, size, 3)).astype(np.float32)
 
     # Depth quality: the sensor's character.
+    scale = size / REFERENCE_SIZE
     if style.depth_blur > 0:
-        depth = cv2.GaussianBlur(depth, (0, 0), style.depth_blur)
-    if style.depth_shift:
-        dx, dy = rng.integers(-style.depth_shift, style.depth_shift + 1, 2)
+        depth = cv2.GaussianBlur(depth, (0, 0), max(0.5, style.depth_blur * scale))
+    shift = int(round(style.depth_shift * scale))
+    if shift:
+        dx, dy = rng.integers(-shift, shift + 1, 2)
         depth = np.roll(depth, (int(dy), int(dx)), axis=(0, 1))
     depth += style.depth_noise * smooth_noise(rng, size, size, size // 4, size // 4)
     depth += 0.3 * style.depth_noise * rng.standard_normal((size, size)).astype(np.float32)

@@ -26,13 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aclnet_kd.constants import LEVEL_CHANNELS
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.models.shunted import SHUNTED_VARIANTS, load_pretrained
 
 __all__ = ["ACLNetOutput", "ACLNet", "ACLNetTeacher", "ACLNetStudent", "WFAttention", "build_backbone",
            "STAGE_CHANNELS"]
 
-STAGE_CHANNELS = (64, 128, 256, 512)
+STAGE_CHANNELS = LEVEL_CHANNELS  # stage s1..s4 and decoder am1..am4 widths (written once in constants)
 STAGE_STRIDES = (4, 8, 16, 32)
 
 
