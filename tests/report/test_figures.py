@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
 from aclnet_kd.cli import main as aclnet
@@ -85,3 +86,37 @@ def test_missing_map_fails_without_partial_figures(tmp_path: Path, capsys) -> No
                    "--data-root", str(tmp_path / "data"), "--out-dir", str(out)]) == 2
     assert "student/seed0/test/test" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_seed_band_is_mean_and_min_max_over_seeds() -> None:
+    from aclnet_kd.report.figures import seed_band
+
+    steps = np.arange(1, 4, dtype=float)
+    curves = [(steps, np.array([0.1, 0.5, 0.6])), (steps, np.array([0.3, 0.7, 0.9])),
+              (np.arange(1, 5, dtype=float), np.array([0.2, 0.6, 0.9, 1.0]))]  # a longer log: common steps only
+    step, mean, low, high = seed_band(curves)
+    assert step.tolist() == [1, 2, 3]
+    assert mean == pytest.approx([0.2, 0.6, 0.8]) and low.tolist() == [0.1, 0.5, 0.6]
+    assert high.tolist() == [0.3, 0.7, 0.9]
+
+
+def test_training_figure_groups_seeds_per_run(tmp_path: Path) -> None:
+    from aclnet_kd.report.collect import TrackSettings
+    from aclnet_kd.report.figures import read_training_logs, training_figure
+
+    for run, seeds in (("teacher", [0]), ("student", [0, 1, 2]), ("student_kd", [0, 1, 2])):
+        for seed in seeds:
+            folder = tmp_path / "train" / "rail" / run / f"seed{seed}" / "dvclive" / "plots" / "metrics" / "val"
+            folder.mkdir(parents=True)
+            (folder / "sm.tsv").write_text("step\tsm\n" + "".join(
+                f"{epoch}\t{0.9 - 0.4 / epoch - 0.01 * seed}\n" for epoch in range(1, 21)))  # 20 epochs
+    settings = TrackSettings("rail", "tiny-rail", ["test"], synthetic=True)
+    logs = read_training_logs(settings, tmp_path / "train", [0, 1, 2])
+    assert {run: len(curves) for run, curves in logs["val/sm"].items()} == {"teacher": 1, "student": 3,
+                                                                           "student_kd": 3}
+    assert len(logs["val/sm"]["student"][0][0]) == 20
+    (tmp_path / "figures").mkdir()
+    written = training_figure(settings, tmp_path / "train", True, [0, 1, 2], tmp_path / "figures")
+    assert sorted(p.name for p in written) == ["training_rail.pdf", "training_rail.png"]
+    image = cv2.imread(str(tmp_path / "figures" / "training_rail.png"))
+    assert image is not None and np.mean(np.any(image < 200, axis=2)) > 0.01

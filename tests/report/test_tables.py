@@ -15,11 +15,13 @@ from aclnet_kd.report.tables import REPORTED_CSV, load_reported
 from record_helper import run_record_json
 
 # (run, seed) -> Sm on the rail test split; MAE = 1 - Sm - 0.15 etc. keep the numbers easy to check.
-RAIL_SM = {("teacher", 0): 0.80, ("teacher", 1): 0.82, ("student", 0): 0.70, ("student", 1): 0.72,
-           ("student_kd", 0): 0.75, ("student_kd", 1): 0.77}
+# The teacher is trained once (seeds[0]), the students at every seed (plan.STUDENT_RUNS).
+RAIL_SM = {("teacher", 0): 0.80, ("student", 0): 0.70, ("student", 1): 0.72,
+           ("student_kd", 0): 0.75, ("student_kd", 1): 0.78}
 
 
-def write_results(root: Path, track: str, splits: list[str], sm: dict, synthetic: bool = True) -> None:
+def write_results(root: Path, track: str, splits: list[str], sm: dict, synthetic: bool = True,
+                  converged: dict | None = None) -> None:
     for (run, seed), value in sm.items():
         for split in splits:
             folder = root / "evaluate" / track / run / f"seed{seed}" / split
@@ -30,7 +32,8 @@ def write_results(root: Path, track: str, splits: list[str], sm: dict, synthetic
         train = root / "train" / track / run / f"seed{seed}"
         train.mkdir(parents=True, exist_ok=True)
         (train / "run.json").write_text(run_record_json(dataset=f"synthetic-{track}", synthetic=synthetic,
-                                                        selected_epoch=2))
+                                                        selected_epoch=2,
+                                                        converged=(converged or {}).get((run, seed), True)))
 
 
 def write_params(path: Path, seeds: list[int], ablations: dict | None = None) -> Path:
@@ -73,10 +76,10 @@ def test_table1_from_fixture_metrics(tmp_path: Path) -> None:
     assert all(len(r) == len(header) for r in rows)  # the Markdown table is rectangular
     ours = {r[0]: r for r in rows if r[1].startswith("ours")}
     delta = {r[0]: r for r in rows if r[1].startswith("Δ")}
-    # mean ± sample std of (0.80, 0.82) = 0.810 ± 0.014; Δ = 0.810 - 0.860 (paper) = -0.050
-    assert ours["ACLNet-T"][2] == "0.810 ± 0.014"
-    assert delta["ACLNet-T"][2] == "−0.050"
-    assert delta["ACLNet-S*"][2] == "−0.096"  # 0.760 - 0.856
+    # mean ± sample std of (0.70, 0.72) = 0.710 ± 0.014; the teacher has one seed: no ±
+    assert ours["ACLNet-S"][2] == "0.710 ± 0.014" and ours["ACLNet-T"][2] == "0.800"
+    assert delta["ACLNet-T"][2] == "−0.060"  # 0.800 - 0.860 (paper)
+    assert delta["ACLNet-S*"][2] == "−0.091"  # 0.765 - 0.856
     assert ours["ACLNet-S"][6] == "3.16 / 2.77" and ours["ACLNet-S"][7] == "11.9"
     assert header[8].startswith("ms/img") and ours["ACLNet-T"][8] == "812.3" and ours["ACLNet-S*"][8] == "150.1"
     assert {r[8] for r in rows[1:] if r[1] == "paper"} == {"—"}  # the paper reports no latency
@@ -86,36 +89,45 @@ def test_table1_from_fixture_metrics(tmp_path: Path) -> None:
     assert "2 x 2.77G = 5.54G" in md  # the note explains the paper's 5.6G
     competitors = [r[0] for r in rows[1:] if r[1] == "paper" and not r[0].startswith("ACLNet")]
     assert len(competitors) == 15 and competitors[0] == "S2MA 2020"
-    assert "**Verdict.**" in md and "S* − S: Sm +0.050" in md and "closed 50% of that Sm gap" in md
+    # S* − S per seed 0.05, 0.06: mean 0.055, t(0.975, 1) = 12.706 -> ± 0.0635: the interval holds 0
+    assert "**Verdict.**" in md and "S* − S, n = 2: Sm +0.055 (95% CI [−0.009, +0.119]; no detectable " \
+        "difference; paper +0.014)" in md
+    # T − S: the one teacher against each seed's student: 0.10, 0.08 -> 0.090 ± 0.127
+    assert "T − S, n = 2: Sm +0.090 (95% CI [−0.037, +0.217]" in md
+    assert "Decision rule" in md and "Student's t" in md and "†" not in md  # every run converged
 
     frame = pd.read_csv(tmp_path / "tables" / "table1.csv")
     ours_t = frame[(frame["model"] == "ACLNet-T") & (frame["kind"] == "ours")].iloc[0]
-    assert ours_t["Sm"] == pytest.approx(0.81) and ours_t["Sm:std"] == pytest.approx(0.0141421, abs=1e-6)
+    ours_s = frame[(frame["model"] == "ACLNet-S") & (frame["kind"] == "ours")].iloc[0]
+    assert ours_t["Sm"] == pytest.approx(0.80) and ours_s["Sm:std"] == pytest.approx(0.0141421, abs=1e-6)
     assert ours_t["selection"] == "best_val" and bool(ours_t["synthetic"]) is True
     assert not (tmp_path / "tables" / "table2.md").exists()  # no sod results, no Table II
 
 
-def test_single_seed_verdict_is_inconclusive(tmp_path: Path) -> None:
+def test_single_seed_verdict_gives_no_interval(tmp_path: Path) -> None:
     write_results(tmp_path, "rail", ["test"], {k: v for k, v in RAIL_SM.items() if k[1] == 0})
     assert run_tables(tmp_path, write_params(tmp_path / "params.yaml", [0])) == 0
     md = (tmp_path / "tables" / "table1.md").read_text()
-    assert "inconclusive" in md and "n=1" in md
+    assert "n=1" in md and "S* − S, n = 1: Sm +0.050 (no interval can be given with n = 1; paper +0.014)" in md
+    assert "no interval (n = 1)" in md
     assert "n/a" in md and "ms/img: not measured" in md  # no complexity or latency files
 
 
 def test_table2_unswaps_and_ablation(tmp_path: Path) -> None:
     sm = {(run, 0): value for run, value in (("teacher", 0.9), ("student", 0.8), ("student_kd", 0.85),
                                               ("kd_cld", 0.82))}
-    write_results(tmp_path, "sod", ["NJU2K", "NLPR", "STERE"], sm)
+    write_results(tmp_path, "sod", ["NJU2K", "NLPR", "STERE"], sm, converged={("kd_cld", 0): False})
     assert run_tables(tmp_path, write_params(tmp_path / "params.yaml", [0])) == 0
     md = (tmp_path / "tables" / "table2.md").read_text()
+    assert "†" not in md  # the unconverged ablation run is not in Table II
     rows = md_rows(md)
     bbs = next(r for r in rows if r[0] == "BBS 2020")
     # NJU2K columns: Sm, MAE, maxF, maxE: BBS-Net's own numbers, after un-swapping Table II
     assert bbs[2:6] == ["0.921", "0.035", "0.920", "0.949"]
     assert "swapped" in md
     ablation = (tmp_path / "tables" / "ablation_sod.md").read_text()
-    assert "label + CLD" in ablation and "(+0.020)" in ablation and "label + MGMD | not run" in ablation
+    assert "label + CLD†" in ablation and "(+0.020)" in ablation and "label + MGMD | not run" in ablation
+    assert "did not converge by the plateau rule" in ablation
 
 
 def test_custom_ablation_alone_gets_its_table(tmp_path: Path) -> None:
@@ -175,3 +187,15 @@ def test_reported_numbers_match_the_seed_readme(shared_dir: Path) -> None:
     rail = fixed[(fixed["model"] == "ACLNet-S*") & (fixed["split"] == "test")].iloc[0]
     assert (rail["maxF"], rail["maxE"]) == (0.896, 0.936)
     assert "swap" in REPORTED_CSV.read_text().split("table,")[0]
+
+
+def test_unconverged_run_is_flagged(tmp_path: Path) -> None:
+    write_results(tmp_path, "rail", ["test"], RAIL_SM, converged={("student", 1): False})
+    assert run_tables(tmp_path, write_params(tmp_path / "params.yaml", [0, 1])) == 0
+    md = (tmp_path / "tables" / "table1.md").read_text()
+    ours = {r[0]: r for r in md_rows(md) if r[1].startswith("ours")}
+    assert set(ours) == {"ACLNet-T", "ACLNet-S†", "ACLNet-S*"}
+    assert "did not converge by the plateau rule" in md and "ACLNet-S† (seed 1)" in md
+    frame = pd.read_csv(tmp_path / "tables" / "table1.csv", dtype={"not_converged_seeds": str})
+    assert frame[frame["kind"] == "ours"]["not_converged_seeds"].fillna("").tolist() == ["", "1", ""]
+    assert "ACLNet-S† (seed 1)" in (tmp_path / "tables" / "differences.md").read_text()

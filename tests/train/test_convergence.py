@@ -5,7 +5,7 @@ import math
 import pytest
 
 from aclnet_kd.errors import AclnetError
-from aclnet_kd.train.convergence import plateau
+from aclnet_kd.train.convergence import judge_history, plateau
 
 
 def test_flat_tail_converged():
@@ -50,3 +50,25 @@ def test_single_epoch_cannot_converge():
 def test_bad_input(args, match):
     with pytest.raises(AclnetError, match=match):
         plateau(*args)
+
+
+def _logs(scores, key="val/sm"):
+    return [{"epoch": i + 1, key: score} for i, score in enumerate(scores)]
+
+
+def test_judge_history_applies_the_rule_to_val_sm():
+    converged, figures = judge_history(_logs([0.5, 0.6, 0.7, 0.75, 0.78, 0.80, 0.803, 0.805]), "best_val", "val", 8)
+    assert converged is True and figures["metric"] == "val/sm" and figures["gain"] == pytest.approx(0.005)
+    converged, figures = judge_history(_logs([0.5, 0.6, 0.7, 0.75, 0.78, 0.80, 0.82, 0.84]), "best_val", "val", 8)
+    assert converged is False and figures["gain"] == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize("logs, protocol, epochs, reason", [
+    (_logs([0.5, 0.6]), "best_val", 4, "not finished (2 of 4 epochs)"),
+    (_logs([0.5, 0.6]), "last", 2, "selection 'last'"),
+    (_logs([0.5, 0.6], key="test/sm"), "paper", 2, "selection 'paper'"),
+    (_logs([0.5, 0.6], key="other/sm"), "best_val", 2, "no 'val/sm'"),
+])
+def test_judge_history_says_why_it_cannot_judge(logs, protocol, epochs, reason):
+    converged, figures = judge_history(logs, protocol, "val", epochs)
+    assert converged is None and reason in figures["reason"]

@@ -15,6 +15,8 @@ from aclnet_kd.cli import main as aclnet_main
 from aclnet_kd.config import deep_merge
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.train.loop import NonFiniteLossError, select_epoch, train
+from aclnet_kd.train.convergence import plateau
+from aclnet_kd.train.record import RunRecord
 from aclnet_kd.train.recipe import resolve_recipe
 
 
@@ -120,6 +122,7 @@ def test_selection_protocols(params, tiny_data, tmp_path):
     assert meta["selection"]["test_set_selection"] is True and "TEST-SET SELECTION" in meta["selection"]["note"]
     assert meta["selected_epoch"] == record["selected_epoch"] and "test/mae" in meta["best_metrics"]
     assert "TEST-SET SELECTION" in (tmp_path / "paper" / "train.log").read_text()
+    assert record["converged"] is None and "selection 'paper'" in record["plateau"]["reason"]
 
     recipe = _recipe(params, {"train": {"epochs": 2, "selection": "best_val"}}, role="student")
     record = train(recipe, tiny_data, tmp_path / "val")
@@ -130,6 +133,11 @@ def test_selection_protocols(params, tiny_data, tmp_path):
     assert not any(key.startswith("test/") for key in history[0])  # the test split is never looked at
     best = safe_load(tmp_path / "val" / "best.pt")
     assert best["meta"]["selected_epoch"] == record["selected_epoch"] and "train_state" not in best
+    # the plateau rule on the val Sm history, written into run.json (and read back unchanged)
+    converged, figures = plateau([log["val/sm"] for log in history])
+    assert record["converged"] is converged and record["plateau"] == {"metric": "val/sm", **figures}
+    assert RunRecord.read(tmp_path / "val" / "run.json") == RunRecord.from_dict(record)
+    assert safe_load(tmp_path / "val" / "last.pt")["meta"]["converged"] is converged
 
 
 def test_nan_loss_stops_with_clear_message(params, tiny_data, tmp_path):
@@ -190,4 +198,6 @@ def test_one_run_record_in_run_json_and_both_checkpoints(kd_run):
     best = RunRecord.from_dict(safe_load(kd_run["out"] / "best.pt")["meta"])
     assert last == record  # the finished last.pt holds exactly run.json's record
     assert best.selected_epoch == record.selected_epoch and best.best_metrics == record.best_metrics
-    assert record.image_size == 64 and record.kd is True and record.converged is None
+    assert record.image_size == 64 and record.kd is True
+    # one epoch: nothing before the plateau window, so the run cannot be shown to have converged
+    assert record.converged is False and record.plateau["epochs"] == 1 and record.plateau["gain"] is None

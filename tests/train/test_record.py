@@ -32,6 +32,17 @@ def test_foreign_record_names_the_fields(tmp_path, edit, names):
     assert str(path) in str(err.value) and all(name in str(err.value) for name in names)
 
 
+def test_plateau_figures_round_trip_and_old_records_read(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(run_record_json(converged=False, plateau={"metric": "val/sm", "gain": 0.04, "window": 2}))
+    record = RunRecord.read(path)
+    assert record.converged is False and record.plateau["gain"] == 0.04
+    assert RunRecord.from_dict(json.loads(record.to_json())) == record
+    data = json.loads(run_record_json())
+    data.pop("converged"), data.pop("plateau")  # a record written before the rule: not judged
+    assert RunRecord.from_dict(data).converged is None
+
+
 def test_record_without_the_later_optional_fields_still_reads():
     """seconds_per_epoch and kd_params came with table3: a run.json written before them reads as None."""
     data = json.loads(run_record_json(seconds_per_epoch=2.5, kd_params=12))

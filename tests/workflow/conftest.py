@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +86,7 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
 
 # `> log 2>&1` (or `>> log 2>&1`) after each command of a job: Snakemake-only, dropped before comparing.
 LOG_REDIRECT = re.compile(r"\s*>>?\s*\S+\s+2>&1")
+FLAG = re.compile(r"\s+\(\w+\)$")
 
 
 def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
@@ -100,7 +102,8 @@ def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
             jobs.append(job)
         elif job is not None and re.match(r"^    (input|output): ", line):
             key, _, value = line.strip().partition(": ")
-            job[key] = [item.strip() for item in value.split(",") if item.strip()]
+            # a flagged file is printed with its flag, e.g. "last.pt (update)": keep the path
+            job[key] = [FLAG.sub("", item.strip()) for item in value.split(",") if item.strip()]
         elif job is not None and line.startswith("    wildcards: "):
             pairs = [item.strip().partition("=") for item in line.split(": ", 1)[1].split(",")]
             job["wildcards"] = {key: value for key, _, value in pairs}
@@ -130,3 +133,29 @@ def dvc_stages(workdir: Path) -> list[dict]:
 def under(path: str, folder: str) -> bool:
     """True when ``path`` is ``folder`` or inside it."""
     return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+# ---- a one-node SLURM cluster (tests/workflow/test_scaleout.py) --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """munged + slurmctld + slurmd in a temp folder (slurm_cluster.py), stopped afterwards. Skips when Debian's
+    `slurm-wlm` / `munge` are not installed, unless ACLNET_REQUIRE_SLURM=1 (CI: .ci/run installs them), where
+    their absence fails the tests."""
+    from slurm_cluster import SlurmCluster, missing_programs
+
+    missing = missing_programs()
+    if missing:
+        reason = (f"SLURM test cluster: programs {missing} not found; install Debian's `slurm-wlm` and `munge` "
+                  "(apt-get install slurm-wlm munge)")
+        if os.environ.get("ACLNET_REQUIRE_SLURM") == "1":
+            pytest.fail(f"ACLNET_REQUIRE_SLURM=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        left = cluster.leftovers()
+        assert not left, f"processes of the test SLURM cluster still running: {left}"

@@ -86,8 +86,13 @@ def dvc_repo(tmp_path_factory):
 
 def test_snakemake_smoke_run_writes_tables_and_figures(snake_repo):
     repo, _ = snake_repo
-    for name in ("table1", "table2"):
+    for name in ("table1", "table2", "differences"):
         assert "|" in (repo / f"results/tables/{name}.md").read_text()
+    # one smoke epoch cannot show a plateau: run.json says so, and the tables flag the run
+    record = json.loads((repo / "results/train/rail/student/seed0/run.json").read_text())
+    assert record["converged"] is False and record["plateau"]["epochs"] == 1
+    assert "ACLNet-S†" in (repo / "results/tables/table1.md").read_text()
+    assert "no interval can be given" in (repo / "results/tables/differences.md").read_text()  # seeds: [0]
     assert (repo / "results/figures/pr_rail_test.png").stat().st_size > 0
     assert (repo / "results/figures/training_sod.pdf").stat().st_size > 0
     assert any((repo / "results/predict/sod/student_kd/seed0/NJU2K").glob("*.png"))

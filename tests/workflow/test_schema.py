@@ -29,6 +29,14 @@ def test_default_and_presets_are_valid(presets):
     _validate(_params(*presets))
 
 
+def test_torchrun_on_cpu_is_valid():
+    """train_gpus 0 with the torchrun launcher: N CPU processes (gloo), as tests/workflow/test_scaleout.py runs."""
+    from aclnet_kd.config import deep_merge
+
+    _validate(deep_merge(_params("config/smoke.yaml"),
+                         {"compute": {"launcher": "torchrun --standalone --nproc_per_node 2 -m aclnet_kd.cli"}}))
+
+
 @pytest.mark.parametrize("edit, names", [
     ({"train": {"epochs": "two"}}, ["epochs", "'two' is not of type 'integer'"]),
     ({"train": {"epochz": 3}}, ["epochz"]),
@@ -45,7 +53,10 @@ def test_default_and_presets_are_valid(presets):
     ({"kd_methods": {"kd_cld": {"cld": 1}}, "ablations": {"kd_cld": "cld=1"}}, ["kd_methods.kd_cld: also a key"]),
     ({"kd": {"options": {"response_mode": "l2"}}}, ["kd.options.response_mode"]),
     ({"tracks": {"rail": {"dataset": "nope"}}}, ["tracks.rail.dataset: 'nope' is not a key of 'datasets'"]),
-    ({"compute": {"launcher": "torchrun --standalone --nproc_per_node 2 -m aclnet_kd.cli"}}, ["compute.launcher"]),
+    ({"compute": {"launcher": "torchrun --standalone --nproc_per_node 2 -m aclnet_kd.cli", "train_gpus": 1}},
+     ["compute.launcher", "train_gpus 1"]),
+    ({"compute": {"launcher": "torchrun --standalone --nproc_per_node 2 -m aclnet_kd.cli", "train_gpus": 4}},
+     ["compute.launcher", "--nproc_per_node 4"]),
 ])
 def test_schema_rejects_and_names_the_key(edit, names):
     from aclnet_kd.config import deep_merge

@@ -97,8 +97,11 @@ def train_outputs(stage: str, run: str) -> list:
     files = outputs_of(stage, track="{track}", run=run, seed="{seed}")
     # config.yaml is the resolved recipe of the run: it goes into the HTML report.
     config_yaml = plan.fill(f"{plan.TRAIN_DIR}/config.yaml", track="{track}", run=run, seed="{seed}")
+    # last.pt is update(): Snakemake leaves it in place when the job (re)starts, so that a training preempted
+    # or killed past its runtime resumes from it (profiles/slurm keeps a failed job's outputs: keep-incomplete).
+    last_pt = plan.fill(f"{plan.TRAIN_DIR}/last.pt", track="{track}", run=run, seed="{seed}")
     return [report(path, caption="../report/config.rst", category="Configuration", subcategory="{track}")
-            if path == config_yaml else path for path in files]
+            if path == config_yaml else update(path) if path == last_pt else path for path in files]
 
 
 def train_log(run: str, kind: str = "logs") -> str:

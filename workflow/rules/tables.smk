@@ -1,5 +1,6 @@
 # tables: Table I (rail) and Table II (RGB-D SOD), the paper's reported numbers beside ours (mean ± std over
-# seeds), plus one ablation table per track when ablations are configured.
+# seeds), the S* − S / T − S differences with intervals, plus one ablation table per track when ablations are
+# configured.
 
 
 rule tables:

@@ -26,7 +26,9 @@ from aclnet_kd.config import section
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.losses.registry import REGISTRY, RELEASE_TERMS, ablation_title
 from aclnet_kd.train.record import RunRecord
-from aclnet_kd.workflow.plan import PAPER_TABLES, RUN_SUBDIR, SEED_DIR  # noqa: F401  (PAPER_TABLES: re-export)
+from aclnet_kd.workflow.plan import (  # noqa: F401  (PAPER_TABLES: re-export)
+    PAPER_TABLES, RUN_SUBDIR, SEED_DIR, STUDENT_RUNS,
+)
 
 # The paper's model names for our runs.
 RUN_LABELS = {"teacher": "ACLNet-T", "student": "ACLNet-S", "student_kd": "ACLNet-S*"}
@@ -185,6 +187,16 @@ def collect_track(eval_root: Path, train_root: Path | None, settings: TrackSetti
         if result is not None:
             found[run] = result
     return found
+
+
+def collect_runs(eval_root: Path, train_root: Path | None, settings: TrackSettings, run_names: list[str],
+                 seeds: list[int] | None) -> dict[str, RunResults]:
+    """The evaluated runs of a track: the students at every seed, the teacher and the ablations at seeds[0]
+    (the plan trains them once)."""
+    first = None if seeds is None else list(seeds)[:1]
+    students = collect_track(eval_root, train_root, settings, [r for r in run_names if r in STUDENT_RUNS], seeds)
+    others = collect_track(eval_root, train_root, settings, [r for r in run_names if r not in STUDENT_RUNS], first)
+    return {run: (students | others)[run] for run in run_names if run in students or run in others}
 
 
 def read_complexity(folder: Path | None, model_name: str) -> dict | None:

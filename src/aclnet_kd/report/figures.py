@@ -10,7 +10,8 @@ Writes PNG and PDF:
 * ``fcurve_<track>_<split>``: F-measure against threshold, one line per model;
 * ``qualitative_<track>``: RGB, depth, GT, T, S, S* for a few test images of the first split, the
   hardest image (worst ACLNet-S MAE in per_image.csv) first, then images spread over the MAE ranking;
-* ``training_<track>``: every metric the dvclive logs hold (``dvclive/plots/metrics/**/*.tsv``);
+* ``training_<track>``: every metric the dvclive logs hold (``dvclive/plots/metrics/**/*.tsv``) against the
+  epoch; per run a line for the mean over seeds and a band from the seeds' minimum to their maximum.
 * ``kd_methods_<track>`` (params ``kd_methods`` set): each KD method's ΔSm vs no KD (:mod:`.kd_figure`).
 
 Each title names the dataset, and says "SYNTHETIC" when the data are synthetic.
@@ -30,7 +31,7 @@ from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.io import read_gray_map
 from aclnet_kd.io import staged_dir
 from aclnet_kd.report.collect import (
-    RUN_LABELS, TrackSettings, add_results_arguments, collect_track, run_dir, seed_dirs, track_settings,
+    RUN_LABELS, TrackSettings, add_results_arguments, collect_runs, run_dir, seed_dirs, track_settings,
 )
 
 RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
@@ -200,38 +201,53 @@ def read_dvclive_metrics(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarra
     return found
 
 
-def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, seeds: list[int] | None,
-                    out_dir: Path) -> list[Path]:
-    plt = _plt()
-    logs: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+def seed_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(step, mean, min, max) over the seeds' curves of one metric, on the steps every seed logged."""
+    steps = sorted(set.intersection(*(set(step.tolist()) for step, _ in curves)))
+    values = np.array([[dict(zip(step.tolist(), value.tolist()))[s] for s in steps] for step, value in curves])
+    return np.array(steps, dtype=float), values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+
+
+def read_training_logs(settings: TrackSettings, train_root: Path, seeds: list[int] | None
+                       ) -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
+    """``{metric name: {run: [one (step, value) per seed]}}`` from the runs' dvclive logs."""
+    logs: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = {}
     for run in RUN_LABELS:
         for seed, folder in seed_dirs(train_root, settings.name, run).items():
             if seeds is not None and seed not in seeds:
                 continue
-            metrics = read_dvclive_metrics(folder)
-            if metrics:
-                logs[f"{run}/seed{seed}"] = metrics
+            for name, curve in read_dvclive_metrics(folder).items():
+                logs.setdefault(name, {}).setdefault(run, []).append(curve)
+    return logs
+
+
+def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, seeds: list[int] | None,
+                    out_dir: Path) -> list[Path]:
+    """One panel per logged metric; per run the mean over its seeds, with a band from the seeds' minimum to
+    their maximum at each epoch (dvclive's step is the epoch; a run with one seed is a plain line)."""
+    plt = _plt()
+    logs = read_training_logs(settings, train_root, seeds)
     if not logs:
         return []
-    names = sorted({name for metrics in logs.values() for name in metrics})
+    names = sorted(logs)
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    styles = ["-", "--", ":", "-."]
     for ax, name in zip(axes.flat, names):
-        for key, metrics in logs.items():
-            if name in metrics:
-                run, seed = key.split("/")
-                step, value = metrics[name]
-                ax.plot(step, value, color=RUN_COLOURS[run], linestyle=styles[int(seed[4:]) % len(styles)],
-                        marker="o" if len(step) < 30 else None, markersize=3,
-                        label=f"{RUN_LABELS[run]} {seed}")
-        ax.set(xlabel="step (dvclive)", ylabel=name.split("/")[-1], title=name)
+        for run, curves in logs[name].items():
+            step, mean, low, high = seed_band(curves)
+            n = len(curves)
+            ax.plot(step, mean, color=RUN_COLOURS[run], marker="o" if len(step) < 30 else None, markersize=3,
+                    label=f"{RUN_LABELS[run]} (mean of {n} seeds)" if n > 1 else f"{RUN_LABELS[run]} (1 seed)")
+            if n > 1:
+                ax.fill_between(step, low, high, color=RUN_COLOURS[run], alpha=0.2, linewidth=0)
+        ax.set(xlabel="epoch", ylabel=name.split("/")[-1], title=name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.suptitle(_title("Training curves", settings, synthetic), fontsize=11)
+    fig.suptitle(_title("Training curves (line: mean over seeds; band: min–max over seeds)", settings, synthetic),
+                 fontsize=11)
     fig.tight_layout()
     return save_figure(fig, out_dir, f"training_{settings.name}")
 
@@ -246,7 +262,7 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
     written: list[Path] = []
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
-        runs = collect_track(eval_root, train_root, settings, list(RUN_LABELS), seeds)
+        runs = collect_runs(eval_root, train_root, settings, list(RUN_LABELS), seeds)
         synthetic = settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         if runs:
             written += curve_figures(settings, runs, synthetic, out_dir)

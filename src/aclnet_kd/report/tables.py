@@ -32,15 +32,27 @@ from aclnet_kd.report.collect import (
     TrackSettings,
     ablation_runs,
     add_results_arguments,
-    collect_track,
+    collect_runs,
     read_complexity,
     read_latency,
     track_settings,
 )
+from aclnet_kd.report.differences import (
+    DAGGER,
+    DIFFERENCE_COLUMNS,
+    DIFFERENCES,
+    NOT_CONVERGED_NOTE,
+    RULE_NOTE,
+    TABLE_METRICS,
+    differences,
+    differences_markdown,
+    flag_label,
+    paper_claim_note,
+    unconverged_seeds,
+    verdict_text,
+)
 
 REPORTED_CSV = Path(__file__).with_name("reported.csv")
-TABLE_METRICS = ("Sm", "MAE", "maxF", "maxE")
-HIGHER_IS_BETTER = {"Sm": True, "MAE": False, "maxF": True, "maxE": True}
 HEADINGS = {"Sm": "S<sub>m</sub> ↑", "MAE": "MAE ↓", "maxF": "maxF ↑", "maxE": "maxE ↑"}
 RUN_MODELS = {"teacher": TEACHER_MODEL, "student": STUDENT_MODEL, "student_kd": STUDENT_MODEL}
 LATENCY_HEADING = "ms/img ↓ (256², batch 1, CPU of this run)"
@@ -97,69 +109,22 @@ def provenance_text(result: RunResults, settings: TrackSettings) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Verdict: computed from the numbers and their spread
+# Verdict: S* − S and T − S with their intervals (report/differences.py, report/stats.py)
 # ---------------------------------------------------------------------------------------------------
-def _difference(a: RunResults, b: RunResults, split: str, key: str) -> tuple[float, float | None]:
-    """mean(a) - mean(b) and its standard error (None when a run has one seed: no spread estimate)."""
-    va, vb = a.values(split, key), b.values(split, key)
-    diff = float(va.mean() - vb.mean())
-    if len(va) < 2 or len(vb) < 2:
-        return diff, None
-    return diff, float(math.sqrt(va.var(ddof=1) / len(va) + vb.var(ddof=1) / len(vb)))
-
-
 def verdict(runs: dict[str, RunResults], splits: list[str], reported: pd.DataFrame, decimals: int) -> str:
-    """One paragraph: did distillation help (S* vs S, against the seed spread); how far S is behind T."""
-    t, s, skd = runs.get("teacher"), runs.get("student"), runs.get("student_kd")
+    """One paragraph: per split, S* − S (distillation) and T − S (depth) in Sm and MAE, each with its 95%
+    interval over seeds and verdict, the paper's difference beside it (decision rule in the footnotes)."""
+    rows = differences("", runs, splits, reported)
     sentences = []
     for split in splits:
-        prefix = f"On {split}: " if len(splits) > 1 else ""
-        if s is not None and skd is not None:
-            parts, calls = [], []
-            for key in TABLE_METRICS:
-                diff, se = _difference(skd, s, split, key)
-                better = diff > 0 if HIGHER_IS_BETTER[key] else diff < 0
-                parts.append(f"{key} {fmt_delta(diff, decimals)}")
-                if se is None:
-                    calls.append("inconclusive")
-                elif abs(diff) > 2 * se and diff != 0:
-                    calls.append("better" if better else "worse")
-                else:
-                    calls.append("within noise")
-            if "inconclusive" in calls:
-                n = min(s.n, skd.n)
-                call = (f"inconclusive: with n={n} seed{'s' if n > 1 else ''} per run there is no "
-                        f"estimate of the seed-to-seed spread to compare the difference with")
-            elif all(c == "better" for c in calls):
-                call = "distillation helped on every metric (each difference exceeds 2 standard errors of the seed spread)"
-            elif all(c == "within noise" for c in calls):
-                call = "no effect distinguishable from seed noise (every difference is within 2 standard errors)"
-            else:
-                call = "mixed: " + ", ".join(f"{k} {c}" for k, c in zip(TABLE_METRICS, calls))
-            paper = reported[(reported["split"] == split) & reported["model"].isin(["ACLNet-S", "ACLNet-S*"])]
-            paper_note = ""
-            if len(paper) == 2:
-                ps, pskd = (paper[paper["model"] == m].iloc[0] for m in ("ACLNet-S", "ACLNet-S*"))
-                paper_note = (f" (paper: Sm {fmt_delta(pskd['Sm'] - ps['Sm'], decimals)}, "
-                              f"MAE {fmt_delta(pskd['MAE'] - ps['MAE'], decimals)})")
-            sentences.append(f"{prefix}{'d' if prefix else 'D'}istillation, S* − S: {', '.join(parts)}{paper_note} — {call}.")
-        else:
-            sentences.append(f"{prefix}{'d' if prefix else 'D'}istillation cannot be judged: "
-                             f"{'ACLNet-S' if s is None else 'ACLNet-S*'} was not run.")
-        if t is not None and s is not None:
-            gap = {key: _difference(t, s, split, key)[0] for key in TABLE_METRICS}
-            listing = ", ".join(f"{k} {fmt_delta(v, decimals)}" for k, v in gap.items())
-            if gap["Sm"] > 0:
-                text = (f"ACLNet-S is behind ACLNet-T by {fmt(gap['Sm'], decimals)} Sm and "
-                        f"{fmt_delta(-gap['MAE'], decimals)} MAE (T − S: {listing})")
-                if skd is not None:
-                    closed = _difference(skd, s, split, "Sm")[0] / gap["Sm"]
-                    text += f"; distillation closed {closed:.0%} of that Sm gap"
-            else:
-                text = f"ACLNet-S is not behind ACLNet-T in Sm here (T − S: {listing}), so there is no gap to close"
-            sentences.append(text + ".")
-        elif t is None:
-            sentences.append("The teacher was not run, so the student-teacher gap is unknown.")
+        text = verdict_text(rows, split, decimals)
+        if text:
+            sentences.append(f"On {split}: {text}" if len(splits) > 1 else text)
+    if runs.get("student") is None or runs.get("student_kd") is None:
+        sentences.append(f"Distillation cannot be judged: "
+                         f"{'ACLNet-S' if runs.get('student') is None else 'ACLNet-S*'} was not run.")
+    if runs.get("teacher") is None:
+        sentences.append("The teacher was not run, so the student-teacher gap is unknown.")
     return " ".join(sentences)
 
 
@@ -257,8 +222,9 @@ def _our_rows(ctx: _PaperContext, settings: TrackSettings, run: str, label: str,
     """Our row of ``run`` (mean ± std over seeds) and its row of differences from the paper."""
     info = result.provenance(settings)
     source = provenance_text(result, settings)
-    ours, delta = [label, source], [label, "Δ ours − paper"]
+    ours, delta = [flagged(label, result), source], [label, "Δ ours − paper"]
     record = {"model": label, "kind": "ours", "source": source, "n_seeds": result.n,
+              "not_converged_seeds": " ".join(map(str, unconverged_seeds(result))),
               "seeds": " ".join(map(str, result.seeds)), "selection": info["selection"],
               "dataset": info["dataset"], "synthetic": info["synthetic"]}
     drecord = {"model": label, "kind": "delta", "source": "ours - paper"}
@@ -274,6 +240,17 @@ def _our_rows(ctx: _PaperContext, settings: TrackSettings, run: str, label: str,
     if ctx.with_complexity:
         _complexity_columns(ctx, label, RUN_MODELS[run], complexities, latencies, ours, delta, record)
     return [ours, delta], [record, drecord]
+
+
+def flagged(label: str, result: RunResults) -> str:
+    """The row label, with a dagger when a seed of the run did not converge by the plateau rule."""
+    return label + DAGGER if unconverged_seeds(result) else label
+
+
+def convergence_note(runs: dict[str, RunResults]) -> list[str]:
+    """The dagger's footnote, naming the runs and seeds; none when every run converged (or was not judged)."""
+    flagged_runs = [flag_label(result) for result in runs.values() if unconverged_seeds(result)]
+    return [f"{NOT_CONVERGED_NOTE}: {'; '.join(flagged_runs)}."] if flagged_runs else []
 
 
 def _paper_notes(ctx: _PaperContext, settings: TrackSettings, synthetic: bool, complexities: dict,
@@ -295,6 +272,8 @@ def _paper_notes(ctx: _PaperContext, settings: TrackSettings, synthetic: bool, c
     if synthetic:
         notes.append(f"Our rows come from the synthetic stand-in dataset {settings.dataset}: they test the "
                      f"pipeline, and cannot be compared with the paper's numbers.")
+    notes += [f"{RULE_NOTE} The verdict below gives Sm and MAE; all four metrics are in differences.csv / differences.md.",
+              paper_claim_note().replace('the "Paper" column is', "beside each difference,")]
     return notes
 
 
@@ -338,6 +317,7 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
         else:
             add(*_our_rows(ctx, settings, run, label, runs[run], complexities, latencies))
     notes = _paper_notes(ctx, settings, synthetic, complexities, latencies)
+    notes += convergence_note({run: runs[run] for run in RUN_LABELS if run in runs})  # this table's rows only
     markdown = f"### {_paper_title(table_id, settings, synthetic)}\n\n{markdown_table(header, md_rows)}\n\n"
     markdown += "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1))
     markdown += f"\n\n**Verdict.** {verdict(runs, ctx.splits, ctx.rep, decimals)}\n"
@@ -361,8 +341,9 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
             md_rows.append([label, "not run"] + ["—"] * (len(header) - 2))
             csv_rows.append({"losses": label, "run": run, "source": "not run"})
             continue
-        cells = [label, provenance_text(result, settings)]
-        record = {"losses": label, "run": run, "source": cells[1], "n_seeds": result.n}
+        cells = [flagged(label, result), provenance_text(result, settings)]
+        record = {"losses": label, "run": run, "source": cells[1], "n_seeds": result.n,
+                  "not_converged_seeds": " ".join(map(str, unconverged_seeds(result)))}
         for split in settings.splits:
             for key in TABLE_METRICS:
                 mean, std = result.mean_std(split, key)
@@ -376,7 +357,8 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
         csv_rows.append(record)
     markdown = (f"### {title}\n\n{markdown_table(header, md_rows)}\n\n"
                 "Mean ± sample std over seeds; in brackets the difference from label only (ACLNet-S). "
-                "With one seed per run these differences carry no spread estimate.\n")
+                "With one seed per run these differences carry no spread estimate.\n"
+                + "".join(f"\n{note}\n" for note in convergence_note({r: runs[r] for r in rows if r in runs})))
     return pd.DataFrame(csv_rows), markdown
 
 
@@ -389,19 +371,23 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     complexities = {name: read_complexity(complexity_dir, name) for name in MODEL_NAMES}
     latencies = {name: read_latency(latency_dir, name) for name in MODEL_NAMES}
     out: dict[str, tuple[pd.DataFrame, str]] = {}
+    rows, synthetic = [], False
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
         ablations = ablation_runs(params)
-        runs = collect_track(eval_root, train_root, settings, list(RUN_LABELS), seeds)
-        # the ablations are trained at seeds[0] only (plan.runs)
-        runs.update(collect_track(eval_root, train_root, settings, [r for r in ablations if r not in RUN_LABELS],
-                                  seeds[:1] if seeds else None))
+        run_names = list(RUN_LABELS) + [r for r in ablations if r not in RUN_LABELS]
+        runs = collect_runs(eval_root, train_root, settings, run_names, seeds)
         if track in PAPER_TABLES:
             stem, table_id = PAPER_TABLES[track]
             if any(run in runs for run in RUN_LABELS):
                 out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies)
+                rows += differences(track, runs, settings.splits, reported[reported["table"] == table_id])
+                synthetic |= settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         if any(run in runs for run in ablations if run not in RUN_LABELS):
             out[f"ablation_{track}"] = ablation_table(settings, runs, decimals, ablations)
+    if any(stem in out for stem, _ in PAPER_TABLES.values()):
+        out[DIFFERENCES] = (pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS),
+                            differences_markdown(rows, decimals, synthetic))
     if params.get("kd_methods"):  # Table III (plan.table_stems declares it exactly then)
         from aclnet_kd.report.table3 import STEM, kd_methods_table  # it imports this module
 

@@ -7,12 +7,16 @@
                  [--kd-weights cld=1,mgmd=0,atd=0]
 
 Several processes: ``torchrun --nproc_per_node N $(which aclnet) train ...`` (DDP; gloo on CPU, nccl on CUDA).
-Starting a killed run again resumes it from ``DIR/last.pt``; starting a finished one does nothing.
+Starting a killed run again resumes it from ``DIR/last.pt``; starting a finished one does nothing, or, with
+``--restart-finished`` (the workflow's trainings, which keep last.pt across a rerun so that a preempted job
+resumes), trains it again from scratch: the workflow reruns a finished training only when its inputs changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from aclnet_kd.config import load_params
 from aclnet_kd.errors import AclnetError
@@ -34,6 +38,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override kd.weights for ablations, e.g. cld=1,mgmd=0,atd=0")
     parser.add_argument("--kd-method", metavar="RUN",
                         help="train the KD-method run RUN: its weights are params kd_methods.RUN (others 0)")
+    parser.add_argument("--restart-finished", action="store_true",
+                        help="DIR/last.pt of a finished run is deleted and the run trained again from scratch "
+                             "(an unfinished one still resumes)")
+
+
+def drop_finished_run(out_dir: Path) -> bool:
+    """Delete ``out_dir/last.pt`` when it holds a finished run; True when it did. Rank 0 only (torchrun sets
+    RANK): the other ranks read last.pt only after the process group has formed, i.e. after this."""
+    from aclnet_kd.checkpoint import safe_load
+
+    last = out_dir / "last.pt"
+    if os.environ.get("RANK", "0") != "0" or not last.exists():
+        return False
+    state = safe_load(last)
+    if isinstance(state, dict) and state.get("train_state", {}).get("finished"):
+        last.unlink()
+        print(f"aclnet train: {last} holds a finished run; training again from scratch (--restart-finished)")
+        return True
+    return False
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,6 +66,8 @@ def main(args: argparse.Namespace) -> int:
     if args.kd_method and args.kd_weights:
         raise AclnetError("--kd-method and --kd-weights: give one (a method's weights are params kd_methods)")
     override = parse_kd_weights(args.kd_weights) if args.kd_weights else None
+    if args.restart_finished:
+        drop_finished_run(Path(args.out))
     recipe = resolve_recipe(
         params,
         role=args.role,

@@ -8,12 +8,14 @@ whose selected checkpoint would still change noticeably with more epochs has not
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from aclnet_kd.errors import AclnetError
 
+FRACTION, TOL = 0.25, 0.01  # the rule: the last quarter of the epochs, a gain under 0.01 Sm
 
-def plateau(best_val_history: Sequence[float], fraction: float = 0.25, tol: float = 0.01
+
+def plateau(best_val_history: Sequence[float], fraction: float = FRACTION, tol: float = TOL
             ) -> tuple[bool, dict[str, Any]]:
     """Apply the rule to the per-epoch validation scores (raw or best-so-far; higher is better).
 
@@ -44,3 +46,22 @@ def plateau(best_val_history: Sequence[float], fraction: float = 0.25, tol: floa
     gain = best[-1] - before
     figures.update(best_before_window=before, gain=gain)
     return bool(gain < tol), figures
+
+
+def judge_history(history: Sequence[Mapping[str, Any]], protocol: str, val_split: str, epochs: int
+                  ) -> tuple[bool | None, dict[str, Any]]:
+    """The plateau verdict of a run from its per-epoch logs (``{val_split}/sm`` each epoch).
+
+    Returns ``(None, {"reason": ...})`` when the rule does not apply: the run is not finished, its selection
+    is ``last`` (it keeps the final epoch, not the best validation score the rule follows) or ``paper`` (it
+    monitors the test split, which must not judge anything), or no held-out split was validated.
+    """
+    key = f"{val_split}/sm"
+    if len(history) < epochs:
+        return None, {"reason": f"not finished ({len(history)} of {epochs} epochs)"}
+    if protocol != "best_val":
+        return None, {"reason": f"selection '{protocol}' does not select on a held-out validation split"}
+    if not history or any(key not in log for log in history):
+        return None, {"reason": f"no '{key}' in every epoch's log (no held-out validation split)"}
+    converged, figures = plateau([log[key] for log in history])
+    return converged, {"metric": key, **figures}

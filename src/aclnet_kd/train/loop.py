@@ -45,6 +45,7 @@ from aclnet_kd.train.distributed import (
 )
 from aclnet_kd.train.precision import autocast, check_precision, make_grad_scaler, to_memory_format
 from aclnet_kd.train.recipe import Recipe
+from aclnet_kd.train.convergence import judge_history
 from aclnet_kd.train.record import RunRecord
 from aclnet_kd.train.state import ResumableSampler, capture_rng, restore_rng, seed_everything
 
@@ -480,11 +481,18 @@ def make_record(run: Run, selected: int | None) -> RunRecord:
         best_metrics=run.history[selected - 1] if selected else None,
         seconds_per_epoch=_mean([h["seconds"] for h in run.history if "seconds" in h]),
         kd_params=sum(p.numel() for p in run.training.kd_params),
+        **judge_convergence(run),
     )
 
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def judge_convergence(run: Run) -> dict[str, Any]:
+    """The plateau rule on the validation Sm history, once the run is finished (``converged`` None before)."""
+    converged, figures = judge_history(run.history, run.recipe.selection, run.recipe.val_split, run.recipe.epochs)
+    return {"converged": converged, "plateau": figures}
 
 
 def _model_entry(run: Run, state_dict: dict) -> dict[str, Any]:
@@ -701,8 +709,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
     record = make_record(run, run.selected())
     run.live.end()
     atomic_write_text(out_dir / "run.json", record.to_json())
-    LOG.info("finished: selected epoch %d (%s); run.json written", record.selected_epoch,
-             data.selection["protocol"])
+    LOG.info("finished: selected epoch %d (%s); converged %s %s; run.json written", record.selected_epoch,
+             data.selection["protocol"], record.converged, record.plateau)
     return record.to_dict()
 
 

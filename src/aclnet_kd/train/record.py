@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from aclnet_kd.errors import AclnetError
+
+OPTIONAL = ("converged", "plateau", "seconds_per_epoch", "kd_params")  # judged at the end of training; records of unfinished runs may lack them
 
 
 @dataclass
@@ -45,7 +47,8 @@ class RunRecord:
     batch_size: int
     final_metrics: dict[str, float] | None  # the last finished epoch's log (None before one)
     best_metrics: dict[str, float] | None  # the selected epoch's log
-    converged: bool | None = None  # None: not judged
+    converged: bool | None = None  # the plateau rule (train/convergence.py); None: not judged
+    plateau: dict[str, Any] | None = None  # the rule's figures, or {"reason": why it was not judged}
     seconds_per_epoch: float | None = None  # mean wall time of an epoch's training steps (None: older record)
     kd_params: int | None = None  # parameters of the KD modules the optimizer steps (e.g. FitNet's adapters)
 
@@ -55,7 +58,7 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "run record") -> RunRecord:
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.default is MISSING}  # the optional ones came later
+        required = {f.name for f in fields(cls) if f.name not in OPTIONAL}
         missing, unknown = sorted(required - set(data)), sorted(set(data) - names)
         if missing or unknown:
             raise AclnetError(f"{source}: not an aclnet-kd run record (missing {missing}, unknown {unknown}); "

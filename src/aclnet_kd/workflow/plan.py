@@ -36,6 +36,7 @@ CHECKPOINT = TRAIN_DIR + "/best.pt"
 
 # The paper's tables: track -> (file stem, table number). The tracks are fixed because each feeds one table.
 PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
+DIFFERENCES = "differences"  # S* − S and T − S with intervals, every track: written with the paper tables
 TRACKS = tuple(PAPER_TABLES)
 ROLES = ("teacher", "student")  # params `models.<role>`; complexity and latency are measured per role's model
 STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
@@ -100,7 +101,10 @@ EVAL_OUTPUTS = (
     Output(f"{EVAL_DIR}/per_image.csv"),
 )
 _LAUNCHER = {"launcher": "compute.launcher"}
-_TRAIN = "{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track}"
+# --restart-finished: last.pt survives a rerun (Snakemake: update(), so that a preempted job resumes from it);
+# a finished run found there is trained again, since the DAG reruns a training only when its inputs changed.
+_TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track} "
+          "--restart-finished")
 _TRAIN_READS = ("train", "models.%s", "tracks.{track}.train")  # + compute.launcher (a value)
 
 
@@ -318,8 +322,10 @@ def all_outputs(params: dict, skip: tuple[str, ...] = ()) -> list[str]:
 
 
 def table_stems(params: dict) -> list[str]:
-    """The files the tables stage writes (csv + md each): one paper table per track, ablations if any."""
+    """The files the tables stage writes (csv + md each): one paper table per track, the differences table,
+    ablations if any."""
     stems = [PAPER_TABLES[track][0] for track in params["tracks"] if track in PAPER_TABLES]
+    stems += [DIFFERENCES] if stems else []
     stems += [f"ablation_{track}" for track in params["tracks"] if params["ablations"]]
     return stems + (["table3_kd_methods"] if kd_methods(params) else [])
 
