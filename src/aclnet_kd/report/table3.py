@@ -24,7 +24,8 @@ import pandas as pd
 from aclnet_kd.losses.registry import KD_TERMS, LABEL, REGISTRY
 from aclnet_kd.report.collect import RunResults, TrackSettings, collect_track, track_settings
 from aclnet_kd.report.stats import PairedDifference, paired_difference
-from aclnet_kd.report.tables import HEADINGS, HIGHER_IS_BETTER, TABLE_METRICS, fmt, fmt_delta, fmt_mean_std
+from aclnet_kd.report.differences import HIGHER_IS_BETTER, TABLE_METRICS
+from aclnet_kd.report.tables import HEADINGS, fmt, fmt_delta, fmt_mean_std
 from aclnet_kd.report.tables import markdown_table
 
 STEM = "table3_kd_methods"
