@@ -39,15 +39,12 @@ def test_sod_is_byte_identical_from_seed_and_in_the_real_layout(tmp_path):
 
 
 def test_rail_defects_are_varied_and_are_depressions_in_depth():
-    kinds, empty, small, drops = set(), 0, 0, []
+    kinds, small, drops = set(), 0, []
     for index in range(40):
         _, depth, gt, found = render_rail(sample_rng(0, "train", index), 128)
         kinds.update(found)
-        if not found:
-            empty += 1
-            assert gt.max() == 0
-            continue
         mask = gt > 127
+        assert found and mask.any()   # every image has a defect, as in the real set
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
         small += int((stats[1:, cv2.CC_STAT_AREA] < 40).sum())
         head = depth > 0.5   # compare with the surrounding rail head, not the far background
@@ -55,7 +52,7 @@ def test_rail_defects_are_varied_and_are_depressions_in_depth():
         drops.append(depth[ring].mean() - depth[mask].mean())
     assert kinds == {"scratch", "pit", "crack", "scar"}
     # Small defects still occur (fewer since the demo draws thin ones >= 2 px wide and pits >= 3 px across).
-    assert 2 <= empty <= 15 and small >= 3
+    assert small >= 3
     assert np.median(drops) > 0.015 and np.mean(np.array(drops) > 0) > 0.9
 
 
