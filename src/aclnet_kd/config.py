@@ -73,7 +73,7 @@ def schema_with_names(schema: dict) -> dict:
     property per KD term and the pattern of an ``ablations`` value (the loss registry), the model names and
     the depth polarities (:mod:`aclnet_kd.constants`)."""
     from aclnet_kd.constants import DEPTH_POLARITIES, MODEL_NAMES
-    from aclnet_kd.losses.registry import KD_TERMS, weights_pattern
+    from aclnet_kd.losses.registry import KD_TERMS, LABEL, weights_pattern
 
     schema["$defs"]["dataset"]["properties"]["depth_polarity"] = {"enum": list(DEPTH_POLARITIES)}
     schema["$defs"]["model"]["properties"]["name"] = {"enum": list(MODEL_NAMES)}
@@ -81,6 +81,8 @@ def schema_with_names(schema: dict) -> dict:
     kd = schema["properties"]["kd"]["properties"]
     kd["weights"]["properties"].update({name: {"type": "number", "minimum": 0} for name in KD_TERMS})
     schema["properties"]["ablations"]["additionalProperties"]["pattern"] = weights_pattern()
+    schema["properties"]["kd_methods"]["additionalProperties"]["properties"] = {
+        name: {"type": "number", "minimum": 0} for name in (LABEL, *KD_TERMS)}
     return schema
 
 
@@ -112,10 +114,27 @@ def _reference_errors(params: dict) -> list[str]:
     if gpus > 1 and f"--nproc_per_node {gpus}" not in launcher and f"--nproc_per_node={gpus}" not in launcher:
         errors.append(f"compute.launcher: train_gpus is {gpus}, so training needs "
                       f"'torchrun --standalone --nproc_per_node {gpus} -m aclnet_kd.cli' (got '{launcher}')")
+    errors += kd_method_errors(params)
     # train_gpus 0 with torchrun: N CPU processes (gloo), e.g. to test DDP without a GPU (tests/workflow).
     if gpus == 1 and launcher != "aclnet":
         errors.append(f"compute.launcher: '{launcher}' with compute.train_gpus 1: one GPU runs one process, "
                       "use 'aclnet' (torchrun needs train_gpus > 1, or 0 for CPU processes)")
+    return errors
+
+
+def kd_method_errors(params: dict) -> list[str]:
+    """A KD-method run distils with at least one KD term (else it is the plain `student` run, the table's
+    no-KD baseline, trained already) and does not share its name with an ablation (one run folder each)."""
+    from aclnet_kd.losses.registry import LABEL
+
+    ablations = params.get("ablations") or {}
+    errors = []
+    for run, weights in (params.get("kd_methods") or {}).items():
+        if not any(value > 0 for name, value in weights.items() if name != LABEL):
+            errors.append(f"kd_methods.{run}: no KD weight > 0; that is the plain student (the `student` run, "
+                          "table3's no-KD row): remove the entry")
+        if run in ablations:
+            errors.append(f"kd_methods.{run}: also a key of 'ablations'; a run name names one run folder")
     return errors
 
 

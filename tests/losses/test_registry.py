@@ -74,3 +74,32 @@ def test_schema_names_come_from_constants():
     schema = schema_with_names(yaml.safe_load(SCHEMA.read_text()))
     assert schema["$defs"]["model"]["properties"]["name"]["enum"] == list(MODEL_NAMES)
     assert schema["$defs"]["dataset"]["properties"]["depth_polarity"]["enum"] == list(DEPTH_POLARITIES)
+
+
+def test_classic_methods_run_and_fitnet_adapters_always_train():
+    """response, fitnet and at build from the registry, run on ACLNet-shaped outputs, give finite values; FitNet's
+    adapters reach the optimizer whatever kd.train_kd_modules says and are in the state_dict (checkpoints)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from aclnet_kd.losses import DistillationLoss
+
+    torch.manual_seed(0)
+    channels = (4, 6, 8, 10)
+    loss = DistillationLoss({"response": 1.0, "fitnet": 1.0, "at": 1.0}, channels=channels,
+                            options={"response_mode": "kl", "response_temperature": 2.0, "at_beta": 10.0})
+    assert loss.active_terms == ("response", "fitnet", "at")
+    assert (loss.response.mode, loss.response.temperature, loss.at.beta) == ("kl", 2.0, 10.0)
+
+    def out(scale):
+        feats = [scale * torch.randn(2, c, 16 // 2 ** i, 16 // 2 ** i) for i, c in enumerate(channels)]
+        return SimpleNamespace(side_logits=[scale * torch.randn(2, 1, 16, 16) for _ in channels],
+                               stage_feats=feats, decoder_feats=feats)
+
+    values = loss(out(1.0), out(2.0))
+    assert set(values) == {"response", "fitnet", "at"} and all(torch.isfinite(v) and v > 0 for v in values.values())
+    trained = loss.trainable_parameters(False)
+    assert trained and {id(p) for p in trained} == {id(p) for p in loss.fitnet.parameters()}
+    assert sum(p.numel() for p in trained) == sum(c * c + c for c in channels)  # 1x1 conv + bias per stage
+    assert any(key.startswith("fitnet.adapters.0.") for key in loss.state_dict())

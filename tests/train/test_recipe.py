@@ -64,7 +64,8 @@ def test_kd_weights_flag_overrides_params(params):
     weights = parse_kd_weights("cld=1,mgmd=0,atd=0")
     assert weights == {"cld": 1.0, "mgmd": 0.0, "atd": 0.0}
     recipe = resolve_recipe(params, "student", kd=True, kd_weights_override=weights)
-    assert recipe.kd_weights == {"label": 1.0, "cld": 1.0, "mgmd": 0.0, "atd": 0.0}
+    assert recipe.kd_weights == {"label": 1.0, "cld": 1.0, "mgmd": 0.0, "atd": 0.0,  # the paper's terms
+                                 "response": 0.0, "fitnet": 0.0, "at": 0.0}  # the classic ones: off in params
     for bad in ("cld", "kl=1", "cld=x", "atd=-1", ""):
         with pytest.raises(AclnetError, match="--kd-weights"):
             parse_kd_weights(bad)
@@ -141,3 +142,28 @@ def test_grad_clip_clamps_each_gradient_value():
     assert weight.grad.tolist() == pytest.approx([-0.5, 0.1, 0.5])
     clip_gradients(optimizer, 0)  # 0: off
     assert weight.grad.tolist() == pytest.approx([-0.5, 0.1, 0.5])
+
+
+def test_kd_method_weights_are_exactly_the_entry():
+    """A kd_methods run's weights are its entry: unnamed terms 0, label 1 unless named; kd.weights not merged."""
+    from params_helper import write_params
+
+    from aclnet_kd.config import load_params
+    from aclnet_kd.errors import AclnetError
+    from aclnet_kd.losses.registry import KD_TERMS
+    from aclnet_kd.train.recipe import kd_method_weights, resolve_recipe
+
+    params = {"kd_methods": {"kd_fitnet": {"fitnet": 2.0}, "kd_r": {"response": 1.0, "label": 0.5}}}
+    weights = kd_method_weights(params, "kd_fitnet")
+    assert weights == {"label": 1.0, **dict.fromkeys(KD_TERMS, 0.0), "fitnet": 2.0}
+    assert kd_method_weights(params, "kd_r")["label"] == 0.5
+    with pytest.raises(AclnetError, match="kd_methods"):
+        kd_method_weights(params, "kd_nope")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        full = load_params(write_params(Path(tmp) / "p.yaml", params))
+    recipe = resolve_recipe(full, "student", kd=True, kd_weights_override=kd_method_weights(full, "kd_fitnet"))
+    assert recipe.kd_weights["cld"] == 0.0 and recipe.kd_weights["fitnet"] == 2.0
+    assert recipe.kd_options["at_beta"] == 1000.0

@@ -41,3 +41,13 @@ def test_plateau_figures_round_trip_and_old_records_read(tmp_path):
     data = json.loads(run_record_json())
     data.pop("converged"), data.pop("plateau")  # a record written before the rule: not judged
     assert RunRecord.from_dict(data).converged is None
+
+
+def test_record_without_the_later_optional_fields_still_reads():
+    """seconds_per_epoch and kd_params came with table3: a run.json written before them reads as None."""
+    data = json.loads(run_record_json(seconds_per_epoch=2.5, kd_params=12))
+    assert RunRecord.from_dict(data).seconds_per_epoch == 2.5
+    for key in ("seconds_per_epoch", "kd_params", "converged"):
+        data.pop(key)
+    record = RunRecord.from_dict(data)
+    assert record.seconds_per_epoch is None and record.kd_params is None

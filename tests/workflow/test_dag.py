@@ -3,7 +3,7 @@ params keys and code deps.
 
 Each side is read through its own tool (`snakemake -n -p` for the rules, DVC's own resolver for dvc.yaml),
 never from the other's file. Checked for the default params, the smoke preset, and a wider setting (three
-seeds, the three KD ablations, four test splits) that exercises every foreach / matrix: dvc.yaml is
+seeds, the three KD ablations, the smoke preset's KD methods, four test splits) that exercises every foreach / matrix: dvc.yaml is
 rendered once, and a changed params.yaml needs no new render.
 """
 
@@ -61,10 +61,11 @@ def test_same_commands(both):
     assert set(snake) - set(dvc) == set(), f"{case}: Snakemake jobs missing from dvc.yaml"
     assert set(dvc) - set(snake) == set(), f"{case}: dvc.yaml stages missing from the Snakefile"
     if case == "seeds+ablations":
-        # 2 tracks x (teacher + 2 student runs x 3 seeds + 3 ablations) trainings
-        assert sum(cmd.split()[1] == "train" for cmd in snake) == 2 * (1 + 6 + 3)
-        # (1 + 6 + 3) models x (1 rail split + 4 sod splits)
-        assert sum(cmd.split()[1] == "predict" for cmd in snake) == 10 * 5
+        # 2 tracks x (teacher + 2 student runs x 3 seeds + 3 ablations + 3 smoke kd_methods x 3 seeds) trainings
+        assert sum(cmd.split()[1] == "train" for cmd in snake) == 2 * (1 + 6 + 3 + 9)
+        assert sum("--kd-method kd_fitnet" in cmd for cmd in snake) == 2 * 3
+        # (1 + 6 + 3 + 9) models x (1 rail split + 4 sod splits)
+        assert sum(cmd.split()[1] == "predict" for cmd in snake) == 19 * 5
 
 
 def test_same_stage_kinds(both):
@@ -76,7 +77,8 @@ def test_same_stage_kinds(both):
         for track in plan.TRACKS:
             group = group.removesuffix(f"_{track}")
         group = {"predict_evaluate_teacher": "predict_evaluate",
-                 "predict_evaluate_ablation": "predict_evaluate"}.get(group, group)
+                 "predict_evaluate_ablation": "predict_evaluate",
+                 "predict_evaluate_kd_method": "predict_evaluate"}.get(group, group)
         assert group == job["rule"], f"{job['cmd']}: Snakemake rule {job['rule']} vs DVC stage {by_cmd[job['cmd']]}"
 
 

@@ -24,7 +24,7 @@ def _params(*presets: str) -> dict:
     return load_params([REPO_ROOT / "params.yaml", *(REPO_ROOT / p for p in presets)])
 
 
-@pytest.mark.parametrize("presets", [(), ("config/smoke.yaml",), ("config/paper.yaml",)])
+@pytest.mark.parametrize("presets", [(), ("config/smoke.yaml",), ("config/paper.yaml",), ("config/kd-methods.yaml",)])
 def test_default_and_presets_are_valid(presets):
     _validate(_params(*presets))
 
@@ -45,6 +45,13 @@ def test_torchrun_on_cpu_is_valid():
     ({"datasets": {"synthetic-rail": {"source": "rail", "root": None}}}, ["root"]),
     ({"ablations": {"kd_cld": "cld=one"}}, ["kd_cld"]),
     ({"compute": {"train_gpus": 1.5}}, ["train_gpus"]),
+    ({"kd_methods": {"kd_x": {"responze": 1}}}, ["kd_methods.kd_x", "responze"]),
+    ({"kd_methods": {"kd_x": {"at": -1}}}, ["kd_methods.kd_x.at"]),
+    ({"kd_methods": {"kd_x": {}}}, ["kd_methods.kd_x"]),
+    ({"kd_methods": {"fitnet": {"fitnet": 1}}}, ["kd_methods", "fitnet"]),
+    ({"kd_methods": {"kd_none": {"label": 1}}}, ["kd_methods.kd_none: no KD weight > 0"]),
+    ({"kd_methods": {"kd_cld": {"cld": 1}}, "ablations": {"kd_cld": "cld=1"}}, ["kd_methods.kd_cld: also a key"]),
+    ({"kd": {"options": {"response_mode": "l2"}}}, ["kd.options.response_mode"]),
     ({"tracks": {"rail": {"dataset": "nope"}}}, ["tracks.rail.dataset: 'nope' is not a key of 'datasets'"]),
     ({"compute": {"launcher": "torchrun --standalone --nproc_per_node 2 -m aclnet_kd.cli", "train_gpus": 1}},
      ["compute.launcher", "train_gpus 1"]),

@@ -26,6 +26,7 @@ TRACKS = config["tracks"]
 SEEDS = config["seeds"]
 FIRST_SEED = SEEDS[0]  # the teacher and the ablations are trained once, with this seed
 ABLATIONS = config["ablations"]  # run name -> --kd-weights
+KD_METHODS = plan.kd_methods(config)  # run name -> its loss weights (trained at every seed; table3)
 COMPUTE = config["compute"]
 LAUNCHER = COMPUTE["launcher"]  # `aclnet`, or `torchrun ... -m aclnet_kd.cli` for DDP over N GPUs
 CONDA_ENV = "../../envs/environment.yaml"  # relative to this folder: `--use-conda` builds it once

@@ -1,6 +1,6 @@
 # train: the RGB-D teacher once per track (seeds[0]); the plain student (no KD) and the distilled student
 # (all KD losses) once per seed, distilled from the teacher of the same track; the optional KD ablations
-# (label + one KD loss) at seeds[0]. With compute.train_gpus > 1 the launcher is torchrun (one process per
+# (label + one KD loss) at seeds[0]; the optional KD methods (params kd_methods, table3) at every seed. With compute.train_gpus > 1 the launcher is torchrun (one process per
 # GPU, DDP); otherwise one `aclnet` process. Commands, outputs and params keys come from the plan.
 
 
@@ -88,3 +88,26 @@ rule train_ablation:
     shell:
         shell_of("train_ablation", run="{wildcards.ablation}", data="{input.data}", teacher="{input.teacher}",
                  weights="{params.weights}")
+
+
+rule train_kd_method:
+    input:
+        data=lambda w: prepared_dir(w.track),
+        teacher=lambda w: teacher_checkpoint(w.track),
+    output:
+        train_outputs("train_kd_method", "{run}"),
+    params:
+        reads=lambda w: reads("train_kd_method", track=w.track, run=w.run),
+    wildcard_constraints:
+        run="|".join(KD_METHODS) or "kd_(?!x)x",  # no method configured: matches nothing
+    log:
+        train_log("{run}"),
+    benchmark:
+        train_log("{run}", "benchmarks")
+    threads: COMPUTE["train_threads"]
+    resources:
+        **TRAIN_RESOURCES,
+    conda:
+        CONDA_ENV
+    shell:
+        shell_of("train_kd_method", run="{wildcards.run}", data="{input.data}", teacher="{input.teacher}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -82,3 +83,11 @@ class AttentionTransfer(nn.Module):
             term = attention_transfer_loss(s, t.detach(), self.p)
             total = term if total is None else total + term
         return self.beta * total
+
+    def distill(self, student: dict[str, list[Tensor]], teacher: dict[str, list[Tensor]]) -> Tensor:
+        return self(student["stage_feats"], teacher["stage_feats"])
+
+
+def build_term(options: Mapping[str, Any], channels: tuple[int, ...]) -> AttentionTransfer:
+    """Registry builder: option ``at_beta`` (default the original 1000)."""
+    return AttentionTransfer(float(options.get("at_beta", AT_BETA)))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -83,3 +84,12 @@ class FitNetHint(nn.Module):
                 term = F.mse_loss(upcast(hint), upcast(t.detach()))
             total = term if total is None else total + term
         return total
+
+    def distill(self, student: dict[str, list[Tensor]], teacher: dict[str, list[Tensor]]) -> Tensor:
+        return self(student["stage_feats"], teacher["stage_feats"])
+
+
+def build_term(options: Mapping[str, Any], channels: tuple[int, ...]) -> FitNetHint:
+    """Registry builder: one 1x1 adapter per stage, ``channels`` -> ``channels`` (the teacher's fused stage
+    features have the student's widths in ACLNet)."""
+    return FitNetHint(channels, channels)

@@ -55,6 +55,10 @@ TERMS: tuple[KDTerm, ...] = (
     KDTerm("cld", "CLD", "aclnet_kd.losses.cld:build_term", ("stage_feats",), in_release=True),
     KDTerm("mgmd", "MGMD", "aclnet_kd.losses.mgmd:build_term", ("stage_feats",), in_release=True),
     KDTerm("atd", "ATD", "aclnet_kd.losses.atd:build_term", ("decoder_feats",), in_release=True),
+    # Classic KD methods (issue 12; docs/losses.md "Classic KD methods"): compared in table3, not in the release.
+    KDTerm("response", "response KD", "aclnet_kd.losses.response:build_term", ("side_logits",), "none"),
+    KDTerm("fitnet", "FitNet", "aclnet_kd.losses.fitnet:build_term", ("stage_feats",), "always"),
+    KDTerm("at", "AT", "aclnet_kd.losses.at:build_term", ("stage_feats",), "none"),
 )
 
 REGISTRY: dict[str, KDTerm] = {term.name: term for term in TERMS}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -107,3 +108,11 @@ class ResponseKD(nn.Module):
                     term = self.temperature ** 2 * binary_kl_with_logits(s32, t32, self.temperature).mean()
             total = term if total is None else total + term
         return total
+
+    def distill(self, student: dict[str, list[Tensor]], teacher: dict[str, list[Tensor]]) -> Tensor:
+        return self(student["side_logits"], teacher["side_logits"])
+
+
+def build_term(options: Mapping[str, Any], channels: tuple[int, ...]) -> ResponseKD:
+    """Registry builder: options ``response_mode`` (bce | kl) and ``response_temperature`` (kl only)."""
+    return ResponseKD(options.get("response_mode", "bce"), float(options.get("response_temperature", 1.0)))

@@ -12,6 +12,7 @@ Writes PNG and PDF:
   hardest image (worst ACLNet-S MAE in per_image.csv) first, then images spread over the MAE ranking;
 * ``training_<track>``: every metric the dvclive logs hold (``dvclive/plots/metrics/**/*.tsv``) against the
   epoch; per run a line for the mean over seeds and a band from the seeds' minimum to their maximum.
+* ``kd_methods_<track>`` (params ``kd_methods`` set): each KD method's ΔSm vs no KD (:mod:`.kd_figure`).
 
 Each title names the dataset, and says "SYNTHETIC" when the data are synthetic.
 """
@@ -267,6 +268,10 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
             written += curve_figures(settings, runs, synthetic, out_dir)
             written += qualitative_figure(settings, runs, synthetic, pred_root, data_root, count, out_dir)
         written += training_figure(settings, train_root, synthetic, seeds, out_dir)
+        if params.get("kd_methods"):  # Table III's figure (plan.figure_stems declares it exactly then)
+            from aclnet_kd.report.kd_figure import kd_methods_figure
+
+            written += kd_methods_figure(params, train_root, eval_root, track, out_dir)
     return written
 
 

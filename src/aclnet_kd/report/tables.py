@@ -388,6 +388,12 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     if any(stem in out for stem, _ in PAPER_TABLES.values()):
         out[DIFFERENCES] = (pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS),
                             differences_markdown(rows, decimals, synthetic))
+    if params.get("kd_methods"):  # Table III (plan.table_stems declares it exactly then)
+        from aclnet_kd.report.table3 import STEM, kd_methods_table  # it imports this module
+
+        table3 = kd_methods_table(params, train_root, eval_root, decimals)
+        if table3 is not None:
+            out[STEM] = table3
     return out
 
 

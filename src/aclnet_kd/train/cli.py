@@ -19,7 +19,8 @@ import os
 from pathlib import Path
 
 from aclnet_kd.config import load_params
-from aclnet_kd.train.recipe import ROLES, parse_kd_weights, resolve_recipe
+from aclnet_kd.errors import AclnetError
+from aclnet_kd.train.recipe import ROLES, kd_method_weights, parse_kd_weights, resolve_recipe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", help="a key of params `tracks`; merges tracks.<track>.train over `train`")
     parser.add_argument("--kd-weights", metavar="NAME=W,...",
                         help="override kd.weights for ablations, e.g. cld=1,mgmd=0,atd=0")
+    parser.add_argument("--kd-method", metavar="RUN",
+                        help="train the KD-method run RUN: its weights are params kd_methods.RUN (others 0)")
     parser.add_argument("--restart-finished", action="store_true",
                         help="DIR/last.pt of a finished run is deleted and the run trained again from scratch "
                              "(an unfinished one still resumes)")
@@ -60,6 +63,9 @@ def main(args: argparse.Namespace) -> int:
     from aclnet_kd.train.loop import train  # imports torch and the models; keep `--help` fast
 
     params = load_params(args.params)
+    if args.kd_method and args.kd_weights:
+        raise AclnetError("--kd-method and --kd-weights: give one (a method's weights are params kd_methods)")
+    override = parse_kd_weights(args.kd_weights) if args.kd_weights else None
     if args.restart_finished:
         drop_finished_run(Path(args.out))
     recipe = resolve_recipe(
@@ -68,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
         kd=args.kd == "on",
         seed=args.seed,
         track=args.track,
-        kd_weights_override=parse_kd_weights(args.kd_weights) if args.kd_weights else None,
+        kd_weights_override=kd_method_weights(params, args.kd_method) if args.kd_method else override,
     )
     train(recipe, args.data, args.out, teacher_checkpoint=args.teacher)
     return 0

@@ -328,7 +328,8 @@ def build_training(recipe: Recipe, info: DistInfo, teacher_checkpoint: str | os.
         if teacher is None:
             teacher = load_teacher(teacher_checkpoint, info.device, recipe.channels_last)
         kd_loss = DistillationLoss({k: recipe.kd_weights[k] for k in KD_TERMS}, tau=recipe.kd_tau,
-                                   atd_teacher_fix=recipe.atd_teacher_fix, gather_across_ranks=info.enabled)
+                                   atd_teacher_fix=recipe.atd_teacher_fix, gather_across_ranks=info.enabled,
+                                   options=recipe.kd_options)
         if sync_bn:
             kd_loss = torch.nn.SyncBatchNorm.convert_sync_batchnorm(kd_loss)
         kd_loss = kd_loss.to(info.device)
@@ -478,8 +479,14 @@ def make_record(run: Run, selected: int | None) -> RunRecord:
         epochs=recipe.epochs, image_size=recipe.image_size, batch_size=recipe.batch_size,
         final_metrics=run.history[-1] if run.history else None,
         best_metrics=run.history[selected - 1] if selected else None,
+        seconds_per_epoch=_mean([h["seconds"] for h in run.history if "seconds" in h]),
+        kd_params=sum(p.numel() for p in run.training.kd_params),
         **judge_convergence(run),
     )
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def judge_convergence(run: Run) -> dict[str, Any]:
@@ -595,6 +602,7 @@ def train_epoch(run: Run) -> dict[str, Any]:
     log = {"epoch": run.epoch + 1, "lr": lr}
     log.update({f"train/{name}": total / run.steps_per_epoch for name, total in run.epoch_sums.items()})
     log["images_per_s"] = (run.steps_per_epoch - first_batch) * recipe.batch_size / max(seconds, 1e-9)
+    log["seconds"] = seconds  # this process's wall time of the epoch's steps (table3's time per epoch)
     run.epoch_sums, run.batch = {}, 0
     return log
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aclnet_kd.config import deep_merge, section
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.losses.registry import LABEL
 from aclnet_kd.losses.registry import WEIGHT_KEYS as KD_WEIGHT_KEYS
 
 ROLES = ("teacher", "student")
@@ -67,6 +68,7 @@ class Recipe:
     kd_tau: float | None = None
     train_kd_modules: bool | None = None
     atd_teacher_fix: bool | None = None
+    kd_options: dict[str, Any] | None = None  # kd.options: builder options of the classic KD terms
 
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(asdict(self))
@@ -120,6 +122,17 @@ def parse_kd_weights(text: str) -> dict[str, float]:
     return weights
 
 
+def kd_method_weights(params: dict, run: str) -> dict[str, float]:
+    """The full weights of the KD-method run ``run`` (params ``kd_methods.<run>``): a term it does not name
+    is off (0), the label loss keeps weight 1 unless named; kd.weights is not merged in (unlike
+    ``--kd-weights``), so a method is exactly what its entry says."""
+    methods = params.get("kd_methods") or {}
+    if run not in methods:
+        raise AclnetError(f"--kd-method: {run!r} is not a key of params 'kd_methods' (known: {list(methods)})")
+    weights = methods[run]
+    return {name: float(weights.get(name, 1.0 if name == LABEL else 0.0)) for name in KD_WEIGHT_KEYS}
+
+
 def _merged_train_section(params: dict, role: str, track: str | None) -> dict[str, Any]:
     layers = [section(params, "train")]
     if track is not None:
@@ -137,6 +150,7 @@ def _kd_settings(params: dict, kd_weights_override: dict[str, float] | None) -> 
         "kd_weights": {k: float(weights.get(k, 0.0)) for k in KD_WEIGHT_KEYS},
         "kd_tau": float(section(params, "kd.tau")),
         **{key: section(params, f"kd.{key}") for key in ("train_kd_modules", "atd_teacher_fix")},
+        "kd_options": dict(section(params, "kd").get("options") or {}),
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aclnet_kd.errors import AclnetError
 
-OPTIONAL = ("converged", "plateau")  # judged at the end of training; records of unfinished runs may lack them
+OPTIONAL = ("converged", "plateau", "seconds_per_epoch", "kd_params")  # judged at the end of training; records of unfinished runs may lack them
 
 
 @dataclass
@@ -49,6 +49,8 @@ class RunRecord:
     best_metrics: dict[str, float] | None  # the selected epoch's log
     converged: bool | None = None  # the plateau rule (train/convergence.py); None: not judged
     plateau: dict[str, Any] | None = None  # the rule's figures, or {"reason": why it was not judged}
+    seconds_per_epoch: float | None = None  # mean wall time of an epoch's training steps (None: older record)
+    kd_params: int | None = None  # parameters of the KD modules the optimizer steps (e.g. FitNet's adapters)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

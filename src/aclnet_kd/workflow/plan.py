@@ -40,6 +40,7 @@ DIFFERENCES = "differences"  # S* − S and T − S with intervals, every track:
 TRACKS = tuple(PAPER_TABLES)
 ROLES = ("teacher", "student")  # params `models.<role>`; complexity and latency are measured per role's model
 STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
+# params `kd_methods` (issue 12, table3): further distilled students, each trained once per seed like these.
 
 
 def under(path: str, root: str) -> bool:
@@ -107,11 +108,11 @@ _TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params}
 _TRAIN_READS = ("train", "models.%s", "tracks.{track}.train")  # + compute.launcher (a value)
 
 
-def _train(name: str, role: str, kd: str, extra: str = "") -> Stage:
+def _train(name: str, role: str, kd: str, extra: str = "", extra_read: str = "") -> Stage:
     command = _TRAIN % (role, kd)
     if extra:
         command = command.replace(" --data ", f" {extra} --data ")
-    reads = tuple(key % role if "%" in key else key for key in _TRAIN_READS)
+    reads = tuple(key % role if "%" in key else key for key in _TRAIN_READS) + ((extra_read,) if extra_read else ())
     inputs: tuple[str, ...] = ("{data}",)
     if kd == "on":  # only distilled students read `kd`: KD settings never invalidate the other runs
         reads += ("kd",)
@@ -126,6 +127,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     _train("train_student", "student", "off"),
     _train("train_student_kd", "student", "on", "--teacher {teacher}"),
     _train("train_ablation", "student", "on", "--teacher {teacher} --kd-weights {weights}"),
+    _train("train_kd_method", "student", "on", "--teacher {teacher} --kd-method {run}", "kd_methods.{run}"),
     Stage("predict_evaluate", (
         "aclnet predict --checkpoint {checkpoint} --dataset {data} --split {split} --out {pred} "
         "--protocol {protocol} --batch-size {batch_size}",
@@ -144,11 +146,11 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           {"warmup": "latency.warmup", "iters": "latency.iters"}),
     Stage("tables", (f"aclnet tables {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
                      f"--complexity-dir {COMPLEXITY_DIR} --latency-dir {LATENCY_DIR} --out-dir {TABLES_DIR}",),
-          ("seeds", "tracks", "ablations", "tables"), ("tables",), TABLES_DIR, (Output(TABLES_DIR, folder=True),),
+          ("seeds", "tracks", "ablations", "kd_methods", "tables"), ("tables",), TABLES_DIR, (Output(TABLES_DIR, folder=True),),
           inputs=(EVAL_ROOT, TRAIN_ROOT, COMPLEXITY_DIR, LATENCY_DIR)),
     Stage("figures", (f"aclnet figures {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
                       f"--pred-root {PREDICT_ROOT} --data-root {PREPARED_ROOT} --out-dir {FIGURES_DIR}",),
-          ("seeds", "tracks", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
+          ("seeds", "tracks", "kd_methods", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
           inputs=(EVAL_ROOT, PREDICT_ROOT, TRAIN_ROOT, PREPARED_ROOT)),
 )}
 # tables and figures also read the source of each track's dataset (synthetic or real): added per track.
@@ -161,7 +163,13 @@ def runs(params: dict) -> list[tuple[str, int]]:
     """(run, seed) of every trained model of a track, teacher first."""
     seeds, first = params["seeds"], params["seeds"][0]
     return ([("teacher", first)] + [(run, seed) for run in STUDENT_RUNS for seed in seeds]
-            + [(run, first) for run in params["ablations"]])
+            + [(run, first) for run in params["ablations"]]
+            + [(run, seed) for run in kd_methods(params) for seed in seeds])
+
+
+def kd_methods(params: dict) -> dict[str, dict]:
+    """params ``kd_methods`` ({} when absent: the section is optional)."""
+    return params.get("kd_methods") or {}
 
 
 def _train_jobs(run: str) -> Callable[[dict], list[dict]]:
@@ -176,6 +184,11 @@ def _ablation_jobs(params: dict) -> list[dict]:
             for track in params["tracks"] for run, weights in params["ablations"].items()]
 
 
+def _kd_method_jobs(params: dict) -> list[dict]:
+    return [dict(track=track, run=run, seed=seed) for track in params["tracks"] for run in kd_methods(params)
+            for seed in params["seeds"]]
+
+
 def _evaluate_jobs(params: dict) -> list[dict]:
     return [dict(track=track, run=run, seed=seed, split=split) for track, spec in params["tracks"].items()
             for run, seed in runs(params) for split in spec["test_splits"]]
@@ -188,6 +201,7 @@ JOBS: dict[str, Callable[[dict], list[dict]]] = {
     "train_student": _train_jobs("student"),
     "train_student_kd": _train_jobs("student_kd"),
     "train_ablation": _ablation_jobs,
+    "train_kd_method": _kd_method_jobs,
     "predict_evaluate": _evaluate_jobs,
     "complexity": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
     "latency": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
@@ -211,12 +225,17 @@ def _track_groups(track: str) -> dict[str, tuple[str, dict, Any, Any]]:
                                       "${seeds}", None),
         f"train_ablation_{track}": ("train_ablation", dict(train, run="${key}", seed=first, weights="${item}"),
                                     "${ablations}", None),
+        f"train_kd_method_{track}": ("train_kd_method", dict(train, run="${item.run}", seed="${item.seed}"),
+                                     None, {"run": "${kd_methods}", "seed": "${seeds}"}),
         f"predict_evaluate_teacher_{track}": ("predict_evaluate", dict(evaluate, run="teacher", seed=first),
                                               None, {"split": splits}),
         f"predict_evaluate_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed="${item.seed}"),
                                       None, {"run": list(STUDENT_RUNS), "seed": "${seeds}", "split": splits}),
         f"predict_evaluate_ablation_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed=first),
                                                None, {"run": "${ablations}", "split": splits}),
+        f"predict_evaluate_kd_method_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}",
+                                                                         seed="${item.seed}"),
+                                                None, {"run": "${kd_methods}", "seed": "${seeds}", "split": splits}),
     }
 
 
@@ -308,11 +327,12 @@ def table_stems(params: dict) -> list[str]:
     stems = [PAPER_TABLES[track][0] for track in params["tracks"] if track in PAPER_TABLES]
     stems += [DIFFERENCES] if stems else []
     stems += [f"ablation_{track}" for track in params["tracks"] if params["ablations"]]
-    return stems
+    return stems + (["table3_kd_methods"] if kd_methods(params) else [])
 
 
 def figure_stems(params: dict) -> list[str]:
     """The figures (png + pdf each): PR and F-curves per test split, qualitative and training per track."""
     stems = [f"{kind}_{track}_{split}" for track, spec in params["tracks"].items()
              for split in spec["test_splits"] for kind in ("pr", "fcurve")]
-    return stems + [f"{kind}_{track}" for track in params["tracks"] for kind in ("qualitative", "training")]
+    stems += [f"{kind}_{track}" for track in params["tracks"] for kind in ("qualitative", "training")]
+    return stems + ([f"kd_methods_{track}" for track in params["tracks"]] if kd_methods(params) else [])
