@@ -15,6 +15,7 @@ No torch or cv2 at import: the ONNX path and the report import this module.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import shutil
@@ -124,3 +125,17 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, handle)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A JSON object from ``path``, with clear errors naming it (missing, not JSON, not an object)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AclnetError(f"{path}: not found") from None
+    except json.JSONDecodeError as err:
+        raise AclnetError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise AclnetError(f"{path}: expected a JSON object")
+    return data

@@ -24,6 +24,7 @@ import numpy as np
 
 from aclnet_kd.config import section
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.io import read_json
 from aclnet_kd.losses.registry import REGISTRY, RELEASE_TERMS, ablation_title
 from aclnet_kd.train.record import RunRecord
 from aclnet_kd.workflow.plan import (  # noqa: F401  (PAPER_TABLES: re-export)
@@ -49,19 +50,6 @@ def ablation_runs(params: dict) -> dict[str, str]:
               if run not in ABLATION_RUNS}
     rows = dict(list(ABLATION_RUNS.items())[:-1])
     return {**rows, **custom, "student_kd": ABLATION_RUNS["student_kd"]}
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AclnetError(f"{path}: not found") from None
-    except json.JSONDecodeError as err:
-        raise AclnetError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise AclnetError(f"{path}: expected a JSON object")
-    return data
 
 
 @dataclass

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.io import read_json
 
 OPTIONAL = ("converged", "plateau", "seconds_per_epoch", "kd_params")  # judged at the end of training; records of unfinished runs may lack them
 
@@ -67,15 +67,7 @@ class RunRecord:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> RunRecord:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise AclnetError(f"{path}: not found") from None
-        except json.JSONDecodeError as err:
-            raise AclnetError(f"{path}: not valid JSON ({err})") from None
-        if not isinstance(data, dict):
-            raise AclnetError(f"{path}: expected a JSON object")
+        data = read_json(path)
         return cls.from_dict(data, str(path))
 
     def to_json(self) -> str:
