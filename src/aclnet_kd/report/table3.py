@@ -24,7 +24,7 @@ import pandas as pd
 from aclnet_kd.losses.registry import KD_TERMS, LABEL, REGISTRY
 from aclnet_kd.report.collect import RunResults, TrackSettings, collect_track, track_settings
 from aclnet_kd.report.stats import PairedDifference, paired_difference
-from aclnet_kd.report.differences import HIGHER_IS_BETTER, TABLE_METRICS
+from aclnet_kd.report.differences import HIGHER_IS_BETTER, TABLE_METRICS, per_seed
 from aclnet_kd.report.tables import HEADINGS, fmt, fmt_delta, fmt_mean_std
 from aclnet_kd.report.tables import markdown_table
 
@@ -64,18 +64,14 @@ class Row:
     difference: dict[str, PairedDifference]  # metric -> method - no KD, paired by seed (absent: the baseline)
 
 
-def _per_seed(result: RunResults, split: str, key: str) -> dict[int, float]:
-    return dict(zip(result.seeds, result.values(split, key).tolist()))
-
-
 def split_rows(base: RunResults, methods: dict[str, RunResults], labels: dict[str, str], split: str) -> list[Row]:
     """The baseline, then the methods ranked by their mean Sm difference from it (best first)."""
     rows = []
     for run, result in methods.items():
         diffs = {}
         for key in TABLE_METRICS:
-            mine = _per_seed(result, split, key)
-            theirs = {seed: value for seed, value in _per_seed(base, split, key).items() if seed in mine}
+            mine = per_seed(result, split, key)
+            theirs = {seed: value for seed, value in per_seed(base, split, key).items() if seed in mine}
             diffs[key] = paired_difference(mine, theirs, higher_is_better=HIGHER_IS_BETTER[key])
         rows.append(Row(run, labels[run], result, diffs))
     rows.sort(key=lambda row: -row.difference["Sm"].mean)
