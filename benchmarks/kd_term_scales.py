@@ -43,9 +43,27 @@ def synthetic_batch(batch: int, size: int, seed: int = 0) -> tuple[torch.Tensor,
     return rgb, depth, gt
 
 
-def term_gradient_norms(student_out, teacher_out, kd: DistillationLoss, gt: torch.Tensor) -> dict[str, dict]:
+def forward_pair(args: argparse.Namespace) -> tuple:
+    """The student (train mode) and the frozen teacher on one SYNTHETIC batch, both at random init.
+
+    Returns ``(student_out, teacher_out, gt, header)``; ``header`` names the CPU, torch and the set-up, for the
+    first printed line. Shared with kd_method_scales.py.
+    """
+    torch.manual_seed(0)
+    cfg = {"backbone": "test_convnext"} if args.small else {}
+    student, teacher = build_model("aclnet_s", **cfg).train(), build_model("aclnet_t", **cfg).eval()
+    rgb, depth, gt = synthetic_batch(args.batch, args.size)
+    with torch.no_grad():
+        teacher_out = teacher(rgb, depth, return_all=True)
+    student_out = student(rgb, return_all=True)
+    header = (f"CPU: {platform.processor() or platform.machine()}; torch {torch.__version__}; SYNTHETIC inputs, "
+              f"random-init {'test_convnext' if args.small else 'Shunted-T / Shunted-B'}, {args.size} px, "
+              f"batch {args.batch}")
+    return student_out, teacher_out, gt, header
+
+
+def gradient_norms(terms: dict[str, torch.Tensor], student_out) -> dict[str, dict]:
     """Each term's value and the norm of its gradient w.r.t. the student's stage features s1..s4."""
-    terms = {"label": LabelLoss()(student_out.side_logits, gt), **kd(student_out, teacher_out)}
     feats = list(student_out.stage_feats)
     result = {}
     for name, value in terms.items():
@@ -53,6 +71,19 @@ def term_gradient_norms(student_out, teacher_out, kd: DistillationLoss, gt: torc
         norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None))
         result[name] = {"value": float(value.detach()), "grad_norm": float(norm)}
     return result
+
+
+def print_norms(norms: dict[str, dict]) -> None:
+    width = max(len(name) for name in norms)
+    for name, row in norms.items():
+        print(f"{name:{width}s} value {row['value']:.6g}  |grad wrt s1..s4| {row['grad_norm']:.4g}  "
+              f"ratio to label {row['grad_norm'] / norms['label']['grad_norm']:.3g}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=6)
+    parser.add_argument("--small", action="store_true", help="timm's test_convnext backbones")
 
 
 def atd_levels(student_out, teacher_out, kd: DistillationLoss) -> list[tuple[float, float]]:
@@ -87,25 +118,15 @@ def mgmd_collapse(student_s4: torch.Tensor, teacher_s4: torch.Tensor, steps: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=6)
+    add_arguments(parser)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--small", action="store_true", help="timm's test_convnext backbones")
     args = parser.parse_args()
-    torch.manual_seed(0)
-    cfg = {"backbone": "test_convnext"} if args.small else {}
-    student, teacher = build_model("aclnet_s", **cfg).train(), build_model("aclnet_t", **cfg).eval()
+    student_out, teacher_out, gt, header = forward_pair(args)
     kd = DistillationLoss({"cld": 1.0, "mgmd": 1.0, "atd": 1.0})
-    rgb, depth, gt = synthetic_batch(args.batch, args.size)
-    with torch.no_grad():
-        teacher_out = teacher(rgb, depth, return_all=True)
-    student_out = student(rgb, return_all=True)
-    print(f"CPU: {platform.processor() or platform.machine()}; torch {torch.__version__}; SYNTHETIC inputs, "
-          f"random-init {'test_convnext' if args.small else 'Shunted-T / Shunted-B'}, {args.size} px, batch {args.batch}")
-    norms = term_gradient_norms(student_out, teacher_out, kd, gt)
-    for name, row in norms.items():
-        print(f"{name:6s} value {row['value']:.6g}  |grad wrt s1..s4| {row['grad_norm']:.4g}  "
-              f"ratio to label {row['grad_norm'] / norms['label']['grad_norm']:.3g}")
+    print(header)
+    norms = gradient_norms({"label": LabelLoss()(student_out.side_logits, gt), **kd(student_out, teacher_out)},
+                           student_out)
+    print_norms(norms)
     print(f"ATD / CLD gradient-norm ratio {norms['atd']['grad_norm'] / norms['cld']['grad_norm']:.3g}")
     levels = atd_levels(student_out, teacher_out, kd)
     for i, (value, bound) in enumerate(levels, 1):

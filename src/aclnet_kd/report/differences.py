@@ -94,15 +94,21 @@ def flag_label(result: RunResults) -> str:
 
 
 def fmt_signed(value: float | None, decimals: int) -> str:
+    """A difference with its sign and a true minus ("+0.012", "−0.003"); "—" when there is none."""
     if value is None or math.isnan(value):
         return "—"
     return f"{value:+.{decimals}f}".replace("-", "−")
 
 
-def interval_text(row: dict[str, Any], decimals: int) -> str:
-    if row["ci_low"] is None:
+def fmt_interval(low: float | None, high: float | None, decimals: int) -> str:
+    """A confidence interval as "[−0.012, +0.034]"; the n = 1 sentence when none can be given."""
+    if low is None:
         return "no interval can be given (n = 1)"
-    return f"[{fmt_signed(row['ci_low'], decimals)}, {fmt_signed(row['ci_high'], decimals)}]"
+    return f"[{fmt_signed(low, decimals)}, {fmt_signed(high, decimals)}]"
+
+
+def interval_text(row: dict[str, Any], decimals: int) -> str:
+    return fmt_interval(row["ci_low"], row["ci_high"], decimals)
 
 
 def differences_markdown(rows: list[dict[str, Any]], decimals: int, synthetic: bool) -> str:

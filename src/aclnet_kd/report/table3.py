@@ -24,8 +24,8 @@ import pandas as pd
 from aclnet_kd.losses.registry import KD_TERMS, LABEL, REGISTRY
 from aclnet_kd.report.collect import RunResults, TrackSettings, collect_track, track_settings
 from aclnet_kd.report.stats import PairedDifference, paired_difference
-from aclnet_kd.report.differences import HIGHER_IS_BETTER, TABLE_METRICS, per_seed
-from aclnet_kd.report.tables import HEADINGS, fmt, fmt_delta, fmt_mean_std
+from aclnet_kd.report.differences import HIGHER_IS_BETTER, TABLE_METRICS, fmt_interval, fmt_signed, per_seed
+from aclnet_kd.report.tables import HEADINGS, fmt, fmt_mean_std
 from aclnet_kd.report.tables import markdown_table
 
 STEM = "table3_kd_methods"
@@ -86,8 +86,8 @@ def _mean_of(result: RunResults, field: str) -> float:
 
 def _interval_text(diff: PairedDifference, decimals: int) -> str:
     if diff.ci_low is None:
-        return fmt_delta(diff.mean, decimals)
-    return f"{fmt_delta(diff.mean, decimals)} [{fmt_delta(diff.ci_low, decimals)}, {fmt_delta(diff.ci_high, decimals)}]"
+        return fmt_signed(diff.mean, decimals)
+    return f"{fmt_signed(diff.mean, decimals)} {fmt_interval(diff.ci_low, diff.ci_high, decimals)}"
 
 
 def _csv_record(track: str, split: str, rank: int, row: Row) -> dict:

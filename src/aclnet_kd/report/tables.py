@@ -47,6 +47,7 @@ from aclnet_kd.report.differences import (
     differences,
     differences_markdown,
     flag_label,
+    fmt_signed,
     paper_claim_note,
     unconverged_seeds,
     verdict_text,
@@ -80,13 +81,6 @@ def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------
 def fmt(value: float, decimals: int) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{decimals}f}"
-
-
-def fmt_delta(value: float, decimals: int) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    text = f"{value:+.{decimals}f}"
-    return text.replace("-", "−")
 
 
 def fmt_mean_std(mean: float, std: float, decimals: int) -> str:
@@ -209,8 +203,8 @@ def _complexity_columns(ctx: _PaperContext, label: str, model: str, complexities
                       latency_threads=latency["threads"], latency_cpu=latency["cpu"])
     paper = ctx.rep[ctx.rep["model"] == label]
     if complexity is not None and len(paper):
-        delta += [fmt_delta(complexity["macs_g_excl_matmul"] - float(paper.iloc[0]["flops_g"]), 2) + " (excl. matmul)",
-                  fmt_delta(complexity["params_m"] - float(paper.iloc[0]["params_m"]), 1), "—"]
+        delta += [fmt_signed(complexity["macs_g_excl_matmul"] - float(paper.iloc[0]["flops_g"]), 2) + " (excl. matmul)",
+                  fmt_signed(complexity["params_m"] - float(paper.iloc[0]["params_m"]), 1), "—"]
         record.update(flops_g=complexity["macs_g"], flops_g_excl_matmul=complexity["macs_g_excl_matmul"],
                       params_m=complexity["params_m"])
     else:
@@ -234,7 +228,7 @@ def _our_rows(ctx: _PaperContext, settings: TrackSettings, run: str, label: str,
             mean, std = result.mean_std(split, key)
             ours.append(fmt_mean_std(mean, std, ctx.decimals))
             diff = mean - float(paper.iloc[0][key]) if len(paper) else float("nan")
-            delta.append(fmt_delta(diff, ctx.decimals))
+            delta.append(fmt_signed(diff, ctx.decimals))
             record[ctx.col(split, key)], record[f"{ctx.col(split, key)}:std"], drecord[ctx.col(split, key)] = \
                 mean, std, diff
     if ctx.with_complexity:
@@ -349,7 +343,7 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
                 mean, std = result.mean_std(split, key)
                 text = fmt_mean_std(mean, std, decimals)
                 if base is not None and run != "student":
-                    text += f" ({fmt_delta(mean - base.mean_std(split, key)[0], decimals)})"
+                    text += f" ({fmt_signed(mean - base.mean_std(split, key)[0], decimals)})"
                 cells.append(text)
                 col = f"{split}:{key}" if len(settings.splits) > 1 else key
                 record[col], record[f"{col}:std"] = mean, std
