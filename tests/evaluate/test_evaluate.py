@@ -87,6 +87,27 @@ def test_prepared_gt_and_resized_maps(tmp_path: Path, tiny_prepared: Path) -> No
     assert metrics["Sm"] > 0.9 and metrics["MAE"] < 0.05
 
 
+def test_evaluate_on_prepared_gt_starts_without_torch(tmp_path: Path, tiny_prepared: Path) -> None:
+    # Each predict_evaluate job starts a fresh process: importing torch for the GT alone cost ~2 s of ~4.
+    import subprocess
+    import sys
+
+    from aclnet_kd.data import open_prepared
+
+    prepared = open_prepared(tiny_prepared)
+    pred_dir = tmp_path / "maps"
+    pred_dir.mkdir()
+    for stem in prepared.ids("test"):
+        cv2.imwrite(str(pred_dir / f"{stem}.png"), prepared.gt_original("test", stem))
+    argv = ["evaluate", "--pred", str(pred_dir), "--gt", str(tiny_prepared), "--split", "test",
+            "--out", str(tmp_path / "m.json"), "--curves", str(tmp_path / "c.csv"),
+            "--per-image", str(tmp_path / "p.csv"), "--workers", "1"]
+    code = (f"import sys; from aclnet_kd.cli import main; rc = main({argv!r}); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert json.loads((tmp_path / "m.json").read_text())["Sm"] > 0.99
+
+
 def test_missing_and_extra_maps_are_named(tmp_path: Path, capsys) -> None:
     gt_dir, pred_dir = make_external(tmp_path)
     (pred_dir / "img3.png").unlink()

@@ -25,8 +25,9 @@ import numpy as np
 from aclnet_kd.config import load_params, section
 from aclnet_kd.constants import DEPTH_POLARITIES
 from aclnet_kd.data import images
-from aclnet_kd.data.dataset import open_prepared, resize_sample
 from aclnet_kd.data.layouts import DEFAULT_SOD_TEST_SETS, LAYOUTS, discover
+from aclnet_kd.data.prepared import open_prepared
+from aclnet_kd.data.preprocess import resize_sample
 from aclnet_kd.data.validate import SIZE_RULES, CheckedSample, validate_splits
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import staged_dir

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from aclnet_kd.data.dataset import PreparedData
+from aclnet_kd.data.prepared import PreparedData
 from aclnet_kd.errors import AclnetError
 
 

@@ -380,7 +380,7 @@ class Data:
 
 def check_inputs(recipe: Recipe, data_dir: Path, teacher_checkpoint, info: DistInfo) -> Data:
     """Every check that needs no model, before anything is written."""
-    from aclnet_kd.data.dataset import open_prepared
+    from aclnet_kd.data.prepared import open_prepared
 
     check_precision(recipe.precision, info.device)
     if recipe.kd and teacher_checkpoint is None:
