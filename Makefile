@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-scaleout clean
+.PHONY: setup run kd-methods test test-scaleout clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,14 @@ run: $(STAMP)
 	@echo "         $(CURDIR)/results/tables/table2.md  (RGB-D SOD, Table II)"
 	@echo "         $(CURDIR)/results/tables/differences.md  (S* − S and T − S with 95% intervals)"
 	@echo "Figures: $(CURDIR)/results/figures/   Report: $(CURDIR)/results/report.html"
+
+# Table III (issue 12): the demo plus students distilled with the classic KD methods, 3 seeds
+# (config/kd-methods.yaml). Reuses the demo's trainings when `make run` ran first with the same params.
+kd-methods: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all --printshellcmds --show-failed-logs \
+		--configfile config/kd-methods.yaml
+	@echo ""
+	@echo "Table III: $(CURDIR)/results/tables/table3_kd_methods.md   Figures: $(CURDIR)/results/figures/kd_methods_*"
 
 # `make test` leaves out the scale-out tests (marker `scaleout`, pyproject.toml): a one-node SLURM cluster and
 # torchrun through the workflow, ~18 min on 2 cores. They need Debian's slurm-wlm and munge (else they skip;
