@@ -27,7 +27,7 @@ run: $(STAMP)
 	@echo "Figures: $(CURDIR)/results/figures/   Report: $(CURDIR)/results/report.html"
 
 # Table III (issue 12): the demo plus students distilled with the classic KD methods, 3 seeds
-# (config/kd-methods.yaml). Reuses the demo's trainings when `make run` ran first with the same params.
+# (config/kd-methods.yaml). Trains the demo's runs again too: every command carries the preset's --params.
 kd-methods: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all --printshellcmds --show-failed-logs \
 		--configfile config/kd-methods.yaml
