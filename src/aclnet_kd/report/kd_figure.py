@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from aclnet_kd.losses.registry import LABEL
 from aclnet_kd.report.collect import track_settings
 from aclnet_kd.report.table3 import track_differences
 from aclnet_kd.report.tables import load_reported
@@ -26,6 +27,13 @@ def reported_gain(split: str, key: str = "Sm") -> float | None:
         return None
     value = {row["model"]: float(row[key]) for _, row in rows.iterrows()}
     return value["ACLNet-S*"] - value["ACLNet-S"]
+
+
+def short_label(run: str, label: str) -> str:
+    """A tick label that fits beside a panel: ``label + FitNet`` -> ``FitNet``; ACLNet-S* names its terms."""
+    if run == "student_kd":
+        return "ACLNet-S* (CLD + MGMD + ATD)"
+    return label.removeprefix(f"{LABEL} + ")
 
 
 def kd_methods_figure(params: dict, train_root: Path | None, eval_root: Path, track: str,
@@ -43,7 +51,8 @@ def kd_methods_figure(params: dict, train_root: Path | None, eval_root: Path, tr
         return []
     settings = track_settings(params, track)
     count = max(len(rows) - 1 for rows in by_split.values())
-    fig, axes = plt.subplots(1, len(by_split), figsize=(5.5 * len(by_split), 1.0 + 0.45 * count), squeeze=False)
+    fig, axes = plt.subplots(1, len(by_split), figsize=(5.0 * len(by_split), 1.6 + 0.45 * count), squeeze=False,
+                             layout="constrained")
     for ax, (split, rows) in zip(axes[0], by_split.items()):
         methods = rows[1:][::-1]  # best at the top
         for y, row in enumerate(methods):
@@ -51,14 +60,17 @@ def kd_methods_figure(params: dict, train_root: Path | None, eval_root: Path, tr
             if diff.ci_low is not None:
                 ax.plot([diff.ci_low, diff.ci_high], [y, y], color="tab:blue", lw=2)
             ax.plot([diff.mean], [y], "o", color="tab:blue" if row.run.startswith("kd_") else "tab:green")
-        ax.set_yticks(range(len(methods)), [f"{row.label} (n={row.result.n})" for row in methods], fontsize=7)
+        ax.set_yticks(range(len(methods)), [f"{short_label(row.run, row.label)} (n={row.result.n})" for row in methods],
+                      fontsize=7)
+        ax.set_ylim(-1.3, len(methods) - 0.4)  # room for the legend below the last method
         ax.axvline(0.0, color="black", lw=0.8)
         gain = reported_gain(split)
         if gain is not None and not math.isnan(gain):
             ax.axvline(gain, color="tab:red", ls="--", lw=1, label=f"paper: ACLNet S* − S = {gain:+.3f} (real data)")
-            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3))
-        ax.set_xlabel("ΔSm vs no KD (method − ACLNet-S), mean and 95% CI over seeds")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.tick_params(axis="x", labelsize=7)
         ax.set_title(split, fontsize=9)
+    fig.supxlabel("ΔSm vs no KD (method − ACLNet-S, paired by seed): mean and 95% Student-t interval", fontsize=9)
     fig.suptitle(f"KD methods vs no KD, track {track} ({settings.dataset}"
                  f"{', SYNTHETIC data' if settings.synthetic else ''})", fontsize=10)
     return save_figure(fig, out_dir, f"kd_methods_{track}")
