@@ -91,10 +91,12 @@ def test_method_labels_come_from_the_registry() -> None:
 
 def test_kd_methods_figure_and_reported_gain(tmp_path: Path) -> None:
     from aclnet_kd.config import load_params
-    from aclnet_kd.report.kd_figure import kd_methods_figure, reported_gain
+    from aclnet_kd.report.kd_figure import kd_methods_figure, reported_gain, short_label
 
     assert reported_gain("test") == pytest.approx(0.856 - 0.842)  # Table I: ACLNet-S* - ACLNet-S
     assert reported_gain("no-such-split") is None
+    assert short_label("kd_fitnet", weights_label({"fitnet": 1.0})) == "FitNet"
+    assert short_label("student_kd", "anything") == "ACLNet-S* (CLD + MGMD + ATD)"
     _write(tmp_path)
     params = load_params(_params(tmp_path / "params.yaml", KD_METHODS, {}))
     written = kd_methods_figure(params, tmp_path / "train", tmp_path / "evaluate", "rail", tmp_path)
