@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# the venv's snakemake, with the venv first on PATH so every job's `aclnet` is the installed one
+SNAKEMAKE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all
 
 .PHONY: setup run kd-methods test test-scaleout clean
 
@@ -18,8 +20,8 @@ $(STAMP): pyproject.toml
 # The whole DAG on the embedded synthetic demo (params.yaml), then the HTML report. Progress: one line per
 # finished job ("12 of 37 steps (32%) done"); each job's own log is in results/logs/.
 run: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all --printshellcmds --show-failed-logs
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all --report results/report.html
+	$(SNAKEMAKE) --printshellcmds --show-failed-logs
+	$(SNAKEMAKE) --report results/report.html
 	@echo ""
 	@echo "Tables:  $(CURDIR)/results/tables/table1.md  (rail, Table I)"
 	@echo "         $(CURDIR)/results/tables/table2.md  (RGB-D SOD, Table II)"
@@ -29,8 +31,7 @@ run: $(STAMP)
 # Table III (issue 12): the demo plus students distilled with the classic KD methods, 3 seeds
 # (config/kd-methods.yaml). Trains the demo's runs again too: every command carries the preset's --params.
 kd-methods: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all --printshellcmds --show-failed-logs \
-		--configfile config/kd-methods.yaml
+	$(SNAKEMAKE) --printshellcmds --show-failed-logs --configfile config/kd-methods.yaml
 	@echo ""
 	@echo "Table III: $(CURDIR)/results/tables/table3_kd_methods.md   Figures: $(CURDIR)/results/figures/kd_methods_*"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -89,9 +91,6 @@ def test_prepared_gt_and_resized_maps(tmp_path: Path, tiny_prepared: Path) -> No
 
 def test_evaluate_on_prepared_gt_starts_without_torch(tmp_path: Path, tiny_prepared: Path) -> None:
     # Each predict_evaluate job starts a fresh process: importing torch for the GT alone cost ~2 s of ~4.
-    import subprocess
-    import sys
-
     from aclnet_kd.data import open_prepared
 
     prepared = open_prepared(tiny_prepared)

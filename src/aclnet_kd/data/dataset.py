@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
-from aclnet_kd.data.prepared import PreparedData, open_prepared  # noqa: F401  (re-exported)
+from aclnet_kd.data.prepared import PreparedData, open_prepared
 from aclnet_kd.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_arrays, resize_sample
 from aclnet_kd.errors import AclnetError
 

@@ -7,12 +7,12 @@ It also flags every run whose run.json says it did not converge by the plateau r
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
 from aclnet_kd.report.collect import RUN_LABELS, RunResults
+from aclnet_kd.report.formatting import fmt_interval, fmt_signed, markdown_table
 from aclnet_kd.report.stats import NO_INTERVAL, PairedDifference, difference_from_single, paired_difference
 from aclnet_kd.train.convergence import FRACTION, TOL
 from aclnet_kd.workflow.plan import DIFFERENCES  # noqa: F401  (the file stem: re-export)
@@ -93,24 +93,6 @@ def flag_label(result: RunResults) -> str:
     return f"{label}{DAGGER} (seed {', '.join(map(str, seeds))})" if seeds else label
 
 
-def fmt_signed(value: float | None, decimals: int) -> str:
-    """A difference with its sign and a true minus ("+0.012", "−0.003"); "—" when there is none."""
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value:+.{decimals}f}".replace("-", "−")
-
-
-def fmt_interval(low: float | None, high: float | None, decimals: int) -> str:
-    """A confidence interval as "[−0.012, +0.034]"; the n = 1 sentence when none can be given."""
-    if low is None:
-        return "no interval can be given (n = 1)"
-    return f"[{fmt_signed(low, decimals)}, {fmt_signed(high, decimals)}]"
-
-
-def interval_text(row: dict[str, Any], decimals: int) -> str:
-    return fmt_interval(row["ci_low"], row["ci_high"], decimals)
-
-
 def differences_markdown(rows: list[dict[str, Any]], decimals: int, synthetic: bool) -> str:
     """differences.md: one table per comparison, the rule and the paper's claim in the footnotes."""
     data = " on SYNTHETIC data (the embedded stand-ins, not the paper's benchmarks)" if synthetic else ""
@@ -121,12 +103,10 @@ def differences_markdown(rows: list[dict[str, Any]], decimals: int, synthetic: b
         if not chosen:
             text += f"**{comparison}:** not computed (a run of the pair was not evaluated).\n\n"
             continue
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        lines += ["| " + " | ".join([r["track"], r["split"], r["metric"], str(r["n"]),
-                                     fmt_signed(r["mean"], decimals), interval_text(r, decimals), r["verdict"],
-                                     fmt_signed(r["paper"], decimals), r["not_converged"] or "—"]) + " |"
-                  for r in chosen]
-        text += f"**{comparison}**\n\n" + "\n".join(lines) + "\n\n"
+        cells = [[r["track"], r["split"], r["metric"], str(r["n"]), fmt_signed(r["mean"], decimals),
+                  fmt_interval(r["ci_low"], r["ci_high"], decimals), r["verdict"], fmt_signed(r["paper"], decimals),
+                  r["not_converged"] or "—"] for r in chosen]
+        text += f"**{comparison}**\n\n" + markdown_table(header, cells) + "\n\n"
     notes = [RULE_NOTE, paper_claim_note(), NOT_CONVERGED_NOTE + "; the column names such runs."]
     return text + "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1)) + "\n"
 
@@ -141,7 +121,7 @@ def claim(row: dict[str, Any], decimals: int) -> str:
     """'95% CI [lo, hi]; verdict', or that no interval can be given with one seed."""
     if row["ci_low"] is None:
         return "no interval can be given with n = 1"
-    return f"95% CI {interval_text(row, decimals)}; {row['verdict']}"
+    return f"95% CI {fmt_interval(row['ci_low'], row['ci_high'], decimals)}; {row['verdict']}"
 
 
 def verdict_text(rows: list[dict[str, Any]], split: str, decimals: int) -> str:

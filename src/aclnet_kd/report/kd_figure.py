@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aclnet_kd.losses.registry import LABEL
 from aclnet_kd.report.collect import track_settings
-from aclnet_kd.report.table3 import track_differences
+from aclnet_kd.report.table3 import RELEASE_RUN, RELEASE_SHORT_LABEL, track_differences
 from aclnet_kd.report.tables import load_reported
 
 
@@ -31,8 +31,8 @@ def reported_gain(split: str, key: str = "Sm") -> float | None:
 
 def short_label(run: str, label: str) -> str:
     """A tick label that fits beside a panel: ``label + FitNet`` -> ``FitNet``; ACLNet-S* names its terms."""
-    if run == "student_kd":
-        return "ACLNet-S* (CLD + MGMD + ATD)"
+    if run == RELEASE_RUN:
+        return RELEASE_SHORT_LABEL
     return label.removeprefix(f"{LABEL} + ")
 
 

@@ -24,14 +24,16 @@ import pandas as pd
 from aclnet_kd.losses.registry import KD_TERMS, LABEL, REGISTRY
 from aclnet_kd.report.collect import RunResults, TrackSettings, collect_track, track_settings
 from aclnet_kd.report.stats import PairedDifference, paired_difference
-from aclnet_kd.report.differences import HIGHER_IS_BETTER, TABLE_METRICS, fmt_interval, fmt_signed, per_seed
-from aclnet_kd.report.tables import HEADINGS, fmt, fmt_mean_std
-from aclnet_kd.report.tables import markdown_table
+from aclnet_kd.report.differences import HIGHER_IS_BETTER, TABLE_METRICS, per_seed
+from aclnet_kd.report.formatting import fmt, fmt_interval, fmt_mean_std, fmt_signed, markdown_table
+from aclnet_kd.report.tables import HEADINGS
 
 STEM = "table3_kd_methods"
 BASELINE = "student"  # no KD: the label loss only (ACLNet-S)
 BASELINE_LABEL = "no KD: label only (ACLNet-S)"
+RELEASE_RUN = "student_kd"  # ACLNet-S*: the release's KD losses at kd.weights
 RELEASE_LABEL = "ACLNet-KD: label + CLD + MGMD + ATD at kd.weights (ACLNet-S*)"
+RELEASE_SHORT_LABEL = "ACLNet-S* (CLD + MGMD + ATD)"  # the figure's tick label
 
 
 def weights_label(weights: dict[str, float]) -> str:
@@ -47,7 +49,7 @@ def weights_label(weights: dict[str, float]) -> str:
 
 def method_runs(params: dict) -> dict[str, str]:
     """{run: label} of table3's rows besides the baseline: ACLNet-S*, the KD methods, the ablations."""
-    rows = {"student_kd": RELEASE_LABEL}
+    rows = {RELEASE_RUN: RELEASE_LABEL}
     rows.update({run: weights_label(w) for run, w in (params.get("kd_methods") or {}).items()})
     for run, text in (params.get("ablations") or {}).items():
         weights = dict(section.split("=") for section in text.split(","))

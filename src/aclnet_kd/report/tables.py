@@ -14,7 +14,6 @@ protocol and the data it came from; a table built on synthetic data says so in i
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from aclnet_kd.report.collect import (
     read_latency,
     track_settings,
 )
+from aclnet_kd.report.formatting import fmt, fmt_mean_std, fmt_signed, markdown_table
 from aclnet_kd.report.differences import (
     DAGGER,
     DIFFERENCE_COLUMNS,
@@ -47,7 +47,6 @@ from aclnet_kd.report.differences import (
     differences,
     differences_markdown,
     flag_label,
-    fmt_signed,
     paper_claim_note,
     unconverged_seeds,
     verdict_text,
@@ -74,23 +73,6 @@ def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
     swapped = frame["printed_maxF_maxE_swapped"].astype(str).str.lower() == "true"
     frame.loc[swapped, ["maxF", "maxE"]] = frame.loc[swapped, ["maxE", "maxF"]].to_numpy()
     return frame
-
-
-# ---------------------------------------------------------------------------------------------------
-# Formatting
-# ---------------------------------------------------------------------------------------------------
-def fmt(value: float, decimals: int) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{decimals}f}"
-
-
-def fmt_mean_std(mean: float, std: float, decimals: int) -> str:
-    return fmt(mean, decimals) if math.isnan(std) else f"{fmt(mean, decimals)} ± {fmt(std, decimals)}"
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def provenance_text(result: RunResults, settings: TrackSettings) -> str:
