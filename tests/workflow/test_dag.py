@@ -160,3 +160,14 @@ def test_code_deps_cover_what_each_command_imports(both):
         needed.discard("src/aclnet_kd/__init__.py")
         missing = needed - _source_files(code)
         assert not missing, f"{stage['name']}: code deps {code} leave out {sorted(missing)}"
+
+
+def test_dvc_status_plans_a_fresh_clone(both):
+    """What docs/workflow.md offers instead of `dvc repro --dry` before the first run: `dvc status` lists every
+    stage of a repository where nothing has run yet, and exits 0."""
+    from conftest import BIN_DIR, run
+
+    _, _, stages, repo = both
+    out = run([str(BIN_DIR / "dvc"), "status"], repo, timeout=120).stdout
+    listed = {line.rstrip(":") for line in out.splitlines() if line and not line[0].isspace()}
+    assert {stage["name"] for stage in stages} <= listed, out
