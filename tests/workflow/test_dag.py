@@ -31,6 +31,14 @@ CASES = {
 }
 
 
+def _smoke_kd_methods() -> list[str]:
+    import yaml
+
+    from conftest import REPO_ROOT
+
+    return list(yaml.safe_load((REPO_ROOT / "config/smoke.yaml").read_text())["kd_methods"])
+
+
 def _light_copy(tmp_path, preset, edit):
     from conftest import REPO_ROOT
     files = LIGHT_FILES + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
@@ -61,11 +69,15 @@ def test_same_commands(both):
     assert set(snake) - set(dvc) == set(), f"{case}: Snakemake jobs missing from dvc.yaml"
     assert set(dvc) - set(snake) == set(), f"{case}: dvc.yaml stages missing from the Snakefile"
     if case == "seeds+ablations":
-        # 2 tracks x (teacher + 2 student runs x 3 seeds + 3 ablations + 3 smoke kd_methods x 3 seeds) trainings
-        assert sum(cmd.split()[1] == "train" for cmd in snake) == 2 * (1 + 6 + 3 + 9)
+        # 2 tracks x (teacher + 2 student runs x 3 seeds + 3 ablations + M smoke kd_methods x 3 seeds) trainings
+        methods = len(_smoke_kd_methods())
+        assert methods == 5  # response, fitnet, at, cwd, cirkd
+        assert sum(cmd.split()[1] == "train" for cmd in snake) == 2 * (1 + 6 + 3 + 3 * methods)
         assert sum("--kd-method kd_fitnet" in cmd for cmd in snake) == 2 * 3
-        # (1 + 6 + 3 + 9) models x (1 rail split + 4 sod splits)
-        assert sum(cmd.split()[1] == "predict" for cmd in snake) == 19 * 5
+        assert sum("--kd-method kd_cwd" in cmd for cmd in snake) == sum("--kd-method kd_cirkd" in cmd for cmd in snake)
+        assert sum("--kd-method kd_cirkd" in cmd for cmd in snake) == 2 * 3
+        # (1 + 6 + 3 + 3 M) models x (1 rail split + 4 sod splits)
+        assert sum(cmd.split()[1] == "predict" for cmd in snake) == (10 + 3 * methods) * 5
 
 
 def test_same_stage_kinds(both):
