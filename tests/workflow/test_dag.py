@@ -172,3 +172,30 @@ def test_code_deps_cover_what_each_command_imports(both):
         needed.discard("src/aclnet_kd/__init__.py")
         missing = needed - _source_files(code)
         assert not missing, f"{stage['name']}: code deps {code} leave out {sorted(missing)}"
+
+
+def test_decisive_preset_validates_and_plans_rail_jobs_only(tmp_path):
+    """config/decisive.yaml (issue 25): params only_tracks cuts the DAG to the rail track, for every command
+    (load_params) and for Snakemake alike; its seeds come from the power analysis (stats.decisive_seeds)."""
+    import math
+
+    from scipy import stats
+
+    from conftest import REPO_ROOT
+    from aclnet_kd.config import load_params
+    from aclnet_kd.report.stats import decisive_seeds
+
+    params = load_params([REPO_ROOT / "params.yaml", REPO_ROOT / "config/decisive.yaml"])
+    assert list(params["tracks"]) == ["rail"]
+    demo_sd = 0.0205 * math.sqrt(3) / stats.t.ppf(0.975, 2)  # the demo's rail S* − S interval, [−0.020, +0.021]
+    assert params["seeds"] == list(range(decisive_seeds(demo_sd, 0.014)))
+    files = LIGHT_FILES + ["config/decisive.yaml"] + [str(p.relative_to(REPO_ROOT))
+                                                       for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
+    repo = copy_repo(tmp_path / "repo", preset=None, files=files)
+    jobs = snakemake_jobs(repo, ["--configfile", "config/decisive.yaml"])
+    tracks = {job["wildcards"].get("track") for job in jobs} - {None}
+    assert tracks == {"rail"}
+    assert not any("sod" in path for job in jobs for path in job["output"] + job["input"])
+    trainings = [job["cmd"] for job in jobs if job["cmd"] and " train " in f" {job['cmd']} "]
+    assert len(trainings) == 1 + 2 * len(params["seeds"])  # the teacher, then S and S* at every seed
+    assert all("--params config/decisive.yaml" in cmd for cmd in trainings)

@@ -121,6 +121,12 @@ def _assert_table3(repo: Path) -> None:
     fitnet = json.loads((repo / "results/train/rail/kd_fitnet/seed0/run.json").read_text())
     assert fitnet["kd_params"] == 349120 and fitnet["kd_weights"]["fitnet"] == 1.0 and fitnet["kd_weights"]["cld"] == 0
     assert "Table III" in (repo / "results/tables/table3_kd_methods.md").read_text()
+    # issue 25: the dense-prediction baselines and the columns that say what the study could see
+    assert {"kd_cwd", "kd_cirkd"} <= set(frame["run"]) and {"mde", "vs_paper"} <= set(frame.columns)
+    cirkd = json.loads((repo / "results/train/rail/kd_cirkd/seed0/run.json").read_text())
+    assert cirkd["kd_params"] == 2 * 64 * 64 + 2 * 64  # CIRKD's projection head on am1, trained with the student
+    differences = pd.read_csv(repo / "results/tables/differences.csv")
+    assert {"mde", "vs_paper"} <= set(differences.columns) and set(differences["vs_paper"]) == {"—"}  # n = 1
 
 
 def test_both_front_ends_idle_after_snakemake(snake_repo):
