@@ -10,7 +10,7 @@ import numpy as np
 
 from aclnet_kd.report import figures
 from aclnet_kd.report.collect import track_settings
-from aclnet_kd.report.external_rows import LINESTYLE, read_external
+from aclnet_kd.report.external_rows import LINESTYLE, external_root, read_external
 from aclnet_kd.workflow.plan import EXTERNAL_ROOT
 from test_tables import RAIL_SM, md_rows, run_tables, write_results
 
@@ -57,13 +57,13 @@ def test_external_rows_in_tables(tmp_path: Path) -> None:
     write_external(tmp_path, "rel_w", ["test"], 0.850)
     write_external(tmp_path, "rel_m", ["test"], 0.860, resized=10)
     write_external(tmp_path, "bbs", ["NJU2K", "NLPR"], 0.900)
-    assert EXTERNAL_ROOT == "results/evaluate/external"  # the default --external-root: inside --eval-root
+    # the default --external-root: where the plan puts the rows, under --eval-root
+    assert EXTERNAL_ROOT == "results/evaluate/external" and external_root(Path("e")) == Path("e/external")
     import aclnet_kd.cli as cli
 
     params = _params(tmp_path / "params.yaml")
     assert cli.main(["tables", "--params", str(params), "--train-root", str(tmp_path / "train"),
-                     "--eval-root", str(tmp_path / "evaluate"), "--external-root",
-                     str(tmp_path / "evaluate" / "external"), "--out-dir", str(tmp_path / "tables")]) == 0
+                     "--eval-root", str(tmp_path / "evaluate"), "--out-dir", str(tmp_path / "tables")]) == 0
     md = (tmp_path / "tables" / "table1.md").read_text()
     rows = md_rows(md)
     assert all(len(r) == len(rows[0]) for r in rows)  # rectangular: the external rows fill "—"

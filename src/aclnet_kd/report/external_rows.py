@@ -13,6 +13,7 @@ from aclnet_kd.errors import AclnetError
 from aclnet_kd.external import ROW_FILE, entries
 from aclnet_kd.io import read_json
 from aclnet_kd.report.formatting import fmt, fmt_signed
+from aclnet_kd.workflow.plan import EVAL_ROOT, EXTERNAL_ROOT
 
 METRICS = ("Sm", "MAE", "maxF", "maxE")  # the paper tables' columns (differences.TABLE_METRICS)
 LINESTYLE = "--"  # external rows in the figures: dashed, so they stand apart from our trained runs
@@ -40,13 +41,18 @@ class ExternalResult:
         return f"ours (measured from {self.row['source']})"
 
 
-def read_external(root: Path | None, params: dict, track: str, splits: list[str]) -> list[ExternalResult]:
+def external_root(eval_root: Path, given: Path | None = None) -> Path:
+    """``given``, or where the plan puts the external rows relative to the evaluation root."""
+    return Path(given) if given is not None else Path(eval_root) / Path(EXTERNAL_ROOT).relative_to(EVAL_ROOT)
+
+
+def read_external(root: Path, params: dict, track: str, splits: list[str]) -> list[ExternalResult]:
     """The external rows of ``track``, in params order; a row folder that exists must be complete."""
     found = []
     for name, entry in entries(params).items():
         if entry.get("track") != track:
             continue
-        folder = Path(root or "results/external") / name
+        folder = Path(root) / name
         if not (folder / ROW_FILE).is_file():
             found.append(ExternalResult(name, entry, None, {}, folder))
             continue

@@ -276,7 +276,8 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
         settings = track_settings(params, track)
         runs = collect_runs(eval_root, train_root, settings, list(RUN_LABELS), seeds)
         synthetic = settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
-        external = external_rows.read_external(external_root, params, track, settings.splits)
+        external = external_rows.read_external(external_rows.external_root(eval_root, external_root), params,
+                                               track, settings.splits)
         if runs or any(r.row is not None for r in external):
             written += curve_figures(settings, runs, synthetic, out_dir, external)
         if runs:

@@ -360,7 +360,8 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
         runs = collect_runs(eval_root, train_root, settings, run_names, seeds)
         if track in PAPER_TABLES:
             stem, table_id = PAPER_TABLES[track]
-            external = external_rows.read_external(external_root, params, track, settings.splits)
+            external = external_rows.read_external(external_rows.external_root(eval_root, external_root), params,
+                                                   track, settings.splits)
             if any(run in runs for run in RUN_LABELS) or external:
                 out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies,
                                         external)
