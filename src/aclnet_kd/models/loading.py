@@ -22,7 +22,7 @@ def load_model_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str,
             prefixed = " (its keys carry a DataParallel 'module.' prefix, which is stripped)" if all(
                 str(k).startswith("module.") for k in ckpt) else ""
             raise AclnetError(
-                f"{path}: a plain state_dict ({len(ckpt)} tensors, e.g. {sorted(ckpt)[:3]}){prefixed}, which "
+                f"{path}: not an aclnet-kd training checkpoint but a plain state_dict ({len(ckpt)} tensors, e.g. {sorted(ckpt)[:3]}){prefixed}, which "
                 f"names no model: pass --arch teacher|student to build the params' models.<arch> entry for it"
             )
         raise AclnetError(
