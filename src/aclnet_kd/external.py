@@ -28,8 +28,10 @@ MAPS_SUBDIR = "maps"  # results/external/<name>/maps/<split>/: the maps a checkp
 DEFAULT_PROTOCOL = "release_minmax"  # how the release made its maps (test_for_rail.py, test_for_sod.py)
 MAPS_PROTOCOL = "as published"  # a maps entry is scored as it comes
 SPLIT_FIELD = "{split}"
+# Two facts written elsewhere, repeated here so that config (imported by every stage) does not import the plan
+# or the report; tests/evaluate/test_external.py checks that they agree.
 PAPER_TABLE_IDS = {"rail": "I", "sod": "II"}  # track -> reported.csv's `table` (plan.PAPER_TABLES)
-REPORTED_CSV = Path(__file__).parent / "report" / "reported.csv"
+REPORTED_CSV = Path(__file__).parent / "report" / "reported.csv"  # report.tables.REPORTED_CSV
 
 
 def entries(params: dict) -> dict[str, dict[str, Any]]:

@@ -143,3 +143,14 @@ def test_params_checks(tmp_path, entry, message) -> None:
 def test_params_accept_the_example_preset(repo_root) -> None:
     params = load_params([repo_root / "params.yaml", repo_root / "config" / "external-example.yaml"])
     assert params["external"] and all(e["paper_row"] for e in params["external"].values())
+
+
+def test_facts_agree_with_the_plan_and_the_report() -> None:
+    """external.py repeats two facts so that config (which every stage imports) need not import the plan."""
+    from aclnet_kd import external
+    from aclnet_kd.report.tables import REPORTED_CSV
+    from aclnet_kd.workflow.plan import PAPER_TABLES
+
+    assert external.PAPER_TABLE_IDS == {track: table_id for track, (_, table_id) in PAPER_TABLES.items()}
+    assert external.REPORTED_CSV.resolve() == REPORTED_CSV.resolve()
+    assert "ACLNet-S*" in external.reported_models("I") and "BBS" in external.reported_models("II")
