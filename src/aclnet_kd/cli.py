@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("aclnet_kd.train.cli", "train the teacher, the plain student or the distilled student"),
     "predict": ("aclnet_kd.evaluate.predict", "write saliency maps from a checkpoint"),
     "evaluate": ("aclnet_kd.evaluate.evaluate", "score saliency maps with PySODMetrics"),
+    "external": ("aclnet_kd.evaluate.external", "measure a row readers bring (released weights or maps; params external)"),
     "export": ("aclnet_kd.deploy.export", "export a checkpoint to ONNX (sigmoid inside, JSON sidecar), verified"),
     "complexity": ("aclnet_kd.models.complexity", "count parameters and MACs of a model"),
     "latency": ("aclnet_kd.deploy.latency", "time a model at batch 1 on this CPU (ms/image, for Table I)"),

@@ -126,6 +126,9 @@ def _reference_errors(params: dict) -> list[str]:
         errors.append(f"compute.launcher: train_gpus is {gpus}, so training needs "
                       f"'torchrun --standalone --nproc_per_node {gpus} -m aclnet_kd.cli' (got '{launcher}')")
     errors += kd_method_errors(params)
+    from aclnet_kd.external import external_errors  # params `external` (issue 20)
+
+    errors += external_errors(params)
     # train_gpus 0 with torchrun: N CPU processes (gloo), e.g. to test DDP without a GPU (tests/workflow).
     if gpus == 1 and launcher != "aclnet":
         errors.append(f"compute.launcher: '{launcher}' with compute.train_gpus 1: one GPU runs one process, "

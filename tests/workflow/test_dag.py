@@ -28,7 +28,13 @@ CASES = {
     "seeds+ablations": dict(preset="config/smoke.yaml", edit={
         "seeds": [0, 1, 2], "ablations": ABLATIONS, "tracks": {"sod": {"test_splits": ["NJU2K", "NLPR", "STERE", "SIP"]}},
         }),
+    # params `external` (issue 20): a released checkpoint (rail) and published maps (sod, one folder a split)
+    "external": dict(preset="config/smoke.yaml", edit={"external": {
+        "rel_s": {"track": "rail", "label": "S (released)", "paper_row": "ACLNet-S", "checkpoint": "downloads/s.pth",
+                  "arch": "student"},
+        "bbs": {"track": "sod", "label": "BBS (maps)", "paper_row": "BBS", "maps": "downloads/bbs/{split}"}}}),
 }
+EXTERNAL_FILES = ["downloads/s.pth", "downloads/bbs/NJU2K/a.png"]  # what the "external" case's readers bring
 
 
 def _smoke_kd_methods() -> list[str]:
@@ -58,6 +64,10 @@ def _edges(consumers: dict[str, list[str]], outputs: dict[str, list[str]]) -> se
 @pytest.fixture(scope="module", params=list(CASES))
 def both(request, tmp_path_factory):
     repo = _light_copy(tmp_path_factory.mktemp(request.param), **CASES[request.param])
+    if request.param == "external":
+        for name in EXTERNAL_FILES:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            (repo / name).write_bytes(b"")
     return request.param, snakemake_jobs(repo), dvc_stages(repo), repo
 
 
@@ -78,6 +88,10 @@ def test_same_commands(both):
         assert sum("--kd-method kd_cirkd" in cmd for cmd in snake) == 2 * 3
         # (1 + 6 + 3 + 3 M) models x (1 rail split + 4 sod splits)
         assert sum(cmd.split()[1] == "predict" for cmd in snake) == (10 + 3 * methods) * 5
+    if case == "external":
+        assert sorted(cmd for cmd in snake if cmd.split()[1] == "external") == [
+            f"aclnet external --params params.yaml --name {name} --data-root data/prepared "
+            f"--out results/evaluate/external/{name}" for name in ("bbs", "rel_s")]
 
 
 def test_same_stage_kinds(both):
@@ -119,6 +133,8 @@ def test_same_edges(both):
     outputs = {j["cmd"]: j["output"] for j in jobs}
     for job in jobs:
         for path in job["input"]:
+            if path.startswith("downloads/"):
+                continue  # the readers' own files (params `external`), from outside the DAG
             assert _producer(path, outputs), f"{job['rule']}: input {path} has no producer"
 
 
@@ -134,6 +150,8 @@ def test_same_params_keys(both):
     dvc_params = {stage["cmd"]: stage["params"] for stage in stages}
     for job in jobs:
         fields = dict(job["wildcards"])
+        if job["rule"] == "external":  # one job per entry: its track is a value of the entry
+            fields["track"] = params["external"][fields["name"]]["track"]
         if "track" in fields:
             fields["dataset"] = params["tracks"][fields["track"]]["dataset"]
         if "model" in fields:

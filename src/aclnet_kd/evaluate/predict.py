@@ -2,10 +2,15 @@
 
     aclnet predict --checkpoint best.pt --dataset data/prepared/NAME --split test --out DIR
     aclnet predict --checkpoint best.pt --rgb-dir new_images/ [--depth-dir new_depth/] --out DIR
+    aclnet predict --checkpoint released.pth --arch student [--params params.yaml] --dataset ... --out DIR
 
-The checkpoint names its model and config (``models.load_model_checkpoint``), so there is no
+A training checkpoint names its model and config (``models.load_model_checkpoint``), so there is no
 ``--model`` flag; it is read with ``weights_only=True`` and a file carrying pickled code is refused before
-anything is written. The teacher (``model.is_rgbd``) gets RGB and depth; the student gets RGB only.
+anything is written. A plain ``torch.save(model.state_dict())`` file (the authors' release) names no model:
+``--arch teacher|student`` builds the params' ``models.<arch>`` entry and loads it strictly
+(``models.state_dict``: a ``module.`` prefix is stripped, the backbone's unused ``head.*`` dropped, a
+mismatch names its likely cause). The teacher (``model.is_rgbd``) gets RGB and depth; the student gets RGB
+only.
 
 Protocols (how a logit map becomes a PNG):
 
@@ -37,6 +42,7 @@ from aclnet_kd.constants import DEPTH_POLARITIES
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.numpy_io import PROTOCOLS, load_folder_arrays, pair_folders
 from aclnet_kd.io import staged_dir
+from aclnet_kd.models.state_dict import ARCHS
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -142,7 +148,13 @@ def training_image_size(meta: dict[str, Any]) -> int | None:
 # CLI
 # ---------------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, type=Path, help="training checkpoint (best.pt / last.pt)")
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="training checkpoint (best.pt / last.pt), or a plain state_dict with --arch")
+    parser.add_argument("--arch", choices=ARCHS,
+                        help="the checkpoint is a plain state_dict (e.g. the authors' released .pth): build the "
+                             "params' models.<arch> entry and load it strictly")
+    parser.add_argument("--params", action="append", type=Path,
+                        help="with --arch: params.yaml, then presets merged over it (default: params.yaml)")
     parser.add_argument("--onnx", type=Path, help="instead of --checkpoint: a model from `aclnet export`, run by "
                         "onnxruntime without torch (aclnet_kd.deploy.onnx_predict; docs/deploy.md)")
     parser.add_argument("--dataset", type=Path, help="prepared dataset folder (data/prepared/NAME)")
@@ -159,16 +171,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
 
 
-def main(args: argparse.Namespace) -> int:
+def load_for_predict(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """(model, meta) from ``--checkpoint``: a training checkpoint, or with ``--arch`` a plain state_dict
+    (meta then holds params ``train[.<arch>].image_size``, the network size that role is trained at)."""
     from aclnet_kd.models import load_model_checkpoint
 
+    if args.arch is None:
+        return load_model_checkpoint(args.checkpoint)
+    from aclnet_kd.config import load_params
+    from aclnet_kd.models.state_dict import build_from_params, load_state_dict_file
+
+    params = load_params(args.params or [Path("params.yaml")])
+    model = build_from_params(params, args.arch)
+    for step in load_state_dict_file(args.checkpoint, model, args.arch):
+        print(f"{args.checkpoint}: {step}")
+    train = params["train"]  # the role's training size (a track's override: pass --image-size)
+    return model, {"image_size": (train.get(args.arch) or {}).get("image_size", train["image_size"])}
+
+
+def main(args: argparse.Namespace) -> int:
     if (args.dataset is None) == (args.rgb_dir is None):
         raise AclnetError("give either --dataset PREPARED_DIR --split SPLIT or --rgb-dir DIR")
     if args.dataset is not None and not args.split:
         raise AclnetError("--split is required with --dataset (e.g. --split test)")
     if args.batch_size < 1:
         raise AclnetError(f"--batch-size must be >= 1, got {args.batch_size}")
-    model, meta = load_model_checkpoint(args.checkpoint)  # refuses unsafe files before any output exists
+    model, meta = load_for_predict(args)  # refuses unsafe or mismatched files before any output exists
     image_size = args.image_size or training_image_size(meta)
     if not image_size or image_size < 32 or image_size % 32:
         raise AclnetError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import torch
 from torch import nn
 
 from aclnet_kd.errors import AclnetError
@@ -17,6 +18,13 @@ def load_model_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str,
 
     ckpt = safe_load(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "model_name" not in ckpt:
+        if isinstance(ckpt, dict) and ckpt and all(torch.is_tensor(v) for v in ckpt.values()):
+            prefixed = " (its keys carry a DataParallel 'module.' prefix, which is stripped)" if all(
+                str(k).startswith("module.") for k in ckpt) else ""
+            raise AclnetError(
+                f"{path}: not an aclnet-kd training checkpoint but a plain state_dict ({len(ckpt)} tensors, e.g. {sorted(ckpt)[:3]}){prefixed}, which "
+                f"names no model: pass --arch teacher|student to build the params' models.<arch> entry for it"
+            )
         raise AclnetError(
             f"{path}: not an aclnet-kd training checkpoint (expected keys 'model_name', 'model_cfg', "
             f"'state_dict'; found {sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__})"

@@ -221,3 +221,6 @@ def add_results_arguments(parser: argparse.ArgumentParser) -> None:
                         help="params.yaml, then optional presets merged over it (repeatable)")
     parser.add_argument("--train-root", type=Path, default=Path("results/train"))
     parser.add_argument("--eval-root", type=Path, default=Path("results/evaluate"))
+    parser.add_argument("--external-root", type=Path,
+                        help="rows readers bring, measured by `aclnet external` (params external); default "
+                             "<eval-root>/external")

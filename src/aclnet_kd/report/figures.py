@@ -30,6 +30,7 @@ from aclnet_kd.config import load_params
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.io import read_gray_map
 from aclnet_kd.io import staged_dir
+from aclnet_kd.report import external_rows
 from aclnet_kd.report.collect import (
     RUN_LABELS, TrackSettings, add_results_arguments, collect_runs, run_dir, seed_dirs, track_settings,
 )
@@ -89,16 +90,24 @@ def mean_curves(eval_dirs: dict[int, Path], split: str) -> dict[str, np.ndarray]
     return {key: np.mean([c[key] for c in per_seed], axis=0) for key in ("threshold", "precision", "recall", "fmeasure")}
 
 
-def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir: Path) -> list[Path]:
+def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir: Path,
+                  external: list | None = None) -> list[Path]:
+    """PR and F curves per split; ``external`` rows (report/external_rows.py) dashed beside our runs."""
     plt = _plt()
     written = []
     for split in settings.splits:
         curves = {run: mean_curves(result.eval_dirs, split) for run, result in runs.items()}
+        extra = [(r.label, read_csv_columns(r.folder / split / "curves.csv"),
+                  external_rows.COLOURS[i % len(external_rows.COLOURS)])
+                 for i, r in enumerate(external or []) if r.row is not None]
         fig, ax = plt.subplots(figsize=(5, 4.5))
         for run, c in curves.items():
             # recall = 1 at threshold 0 (everything foreground); draw from high to low threshold.
             ax.plot(c["recall"][::-1], c["precision"][::-1], color=RUN_COLOURS[run],
                     label=f"{RUN_LABELS[run]} (n={runs[run].n})")
+        for label, c, colour in extra:
+            ax.plot(c["recall"][::-1], c["precision"][::-1], color=colour, linestyle=external_rows.LINESTYLE,
+                    label=f"{label} (measured)")
         ax.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1.01), ylim=(0, 1.01),
                title=_title("Precision-recall", settings, synthetic, split))
         ax.grid(alpha=0.3)
@@ -109,6 +118,9 @@ def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir:
         for run, c in curves.items():
             ax.plot(c["threshold"], c["fmeasure"], color=RUN_COLOURS[run],
                     label=f"{RUN_LABELS[run]} (maxF {c['fmeasure'].max():.3f})")
+        for label, c, colour in extra:
+            ax.plot(c["threshold"], c["fmeasure"], color=colour, linestyle=external_rows.LINESTYLE,
+                    label=f"{label} (measured, maxF {c['fmeasure'].max():.3f})")
         ax.set(xlabel="Threshold (0-255, after per-map min-max)", ylabel="F-measure (β² = 0.3)",
                xlim=(0, 255), ylim=(0, 1.01), title=_title("F-measure vs threshold", settings, synthetic, split))
         ax.grid(alpha=0.3)
@@ -256,7 +268,7 @@ def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, 
 # CLI
 # ---------------------------------------------------------------------------------------------------
 def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Path, data_root: Path,
-                  out_dir: Path) -> list[Path]:
+                  out_dir: Path, external_root: Path | None = None) -> list[Path]:
     seeds = params.get("seeds")
     count = int((params.get("figures") or {}).get("qualitative_images", 4))
     written: list[Path] = []
@@ -264,8 +276,11 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
         settings = track_settings(params, track)
         runs = collect_runs(eval_root, train_root, settings, list(RUN_LABELS), seeds)
         synthetic = settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
+        external = external_rows.read_external(external_rows.external_root(eval_root, external_root), params,
+                                               track, settings.splits)
+        if runs or any(r.row is not None for r in external):
+            written += curve_figures(settings, runs, synthetic, out_dir, external)
         if runs:
-            written += curve_figures(settings, runs, synthetic, out_dir)
             written += qualitative_figure(settings, runs, synthetic, pred_root, data_root, count, out_dir)
         written += training_figure(settings, train_root, synthetic, seeds, out_dir)
         if params.get("kd_methods"):  # Table III's figure (plan.figure_stems declares it exactly then)
@@ -286,7 +301,8 @@ def main(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     # Render everything into a temp folder first: a failure half-way leaves no partial set of figures.
     with staged_dir(args.out_dir, merge=True) as tmp:
-        written = build_figures(params, args.train_root, args.eval_root, args.pred_root, args.data_root, tmp)
+        written = build_figures(params, args.train_root, args.eval_root, args.pred_root, args.data_root, tmp,
+                                args.external_root)
         if not written:
             raise AclnetError(f"{args.eval_root}, {args.train_root}: nothing to plot (no evaluated runs, no dvclive logs)")
     print(f"wrote {len(written)} files to {args.out_dir}: {', '.join(sorted({p.stem for p in written}))}")

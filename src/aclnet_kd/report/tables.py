@@ -36,6 +36,7 @@ from aclnet_kd.report.collect import (
     read_latency,
     track_settings,
 )
+from aclnet_kd.report import external_rows
 from aclnet_kd.report.formatting import fmt, fmt_mean_std, fmt_signed, markdown_table
 from aclnet_kd.report.differences import (
     DAGGER,
@@ -263,8 +264,10 @@ def _paper_title(table_id: str, settings: TrackSettings, synthetic: bool) -> str
 
 def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResults], reported: pd.DataFrame,
                 complexities: dict[str, dict | None], decimals: int,
-                latencies: dict[str, dict | None] | None = None) -> tuple[pd.DataFrame, str]:
-    """Build one paper table: (tidy CSV frame, Markdown text)."""
+                latencies: dict[str, dict | None] | None = None,
+                external: list | None = None) -> tuple[pd.DataFrame, str]:
+    """Build one paper table: (tidy CSV frame, Markdown text); ``external``: the measured rows readers
+    bring (report/external_rows.py), each placed after its paper row."""
     ctx = _PaperContext(settings.splits, reported[reported["table"] == table_id], table_id == "I", decimals)
     latencies = latencies or {}
     synthetic = any(r.provenance(settings)["synthetic"] for r in runs.values()) or settings.synthetic
@@ -292,7 +295,8 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
                 [{"model": label, "kind": "ours", "source": "not run"}])
         else:
             add(*_our_rows(ctx, settings, run, label, runs[run], complexities, latencies))
-    notes = _paper_notes(ctx, settings, synthetic, complexities, latencies)
+    external_rows.insert_rows(external or [], md_rows, csv_rows, ctx.splits, ctx.rep, len(header), decimals, ctx.col)
+    notes = _paper_notes(ctx, settings, synthetic, complexities, latencies) + external_rows.notes(external or [])
     notes += convergence_note({run: runs[run] for run in RUN_LABELS if run in runs})  # this table's rows only
     markdown = f"### {_paper_title(table_id, settings, synthetic)}\n\n{markdown_table(header, md_rows)}\n\n"
     markdown += "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1))
@@ -339,7 +343,8 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
 
 
 def build_tables(params: dict, train_root: Path | None, eval_root: Path, complexity_dir: Path | None,
-                 latency_dir: Path | None = None) -> dict[str, tuple[pd.DataFrame, str]]:
+                 latency_dir: Path | None = None, external_root: Path | None = None
+                 ) -> dict[str, tuple[pd.DataFrame, str]]:
     """All tables that the results on disk support: {file stem: (frame, markdown)}."""
     decimals = int((params.get("tables") or {}).get("decimals", 3))
     seeds = params.get("seeds")
@@ -355,8 +360,11 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
         runs = collect_runs(eval_root, train_root, settings, run_names, seeds)
         if track in PAPER_TABLES:
             stem, table_id = PAPER_TABLES[track]
-            if any(run in runs for run in RUN_LABELS):
-                out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies)
+            external = external_rows.read_external(external_rows.external_root(eval_root, external_root), params,
+                                                   track, settings.splits)
+            if any(run in runs for run in RUN_LABELS) or external:
+                out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies,
+                                        external)
                 rows += differences(track, runs, settings.splits, reported[reported["table"] == table_id])
                 synthetic |= settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         if any(run in runs for run in ablations if run not in RUN_LABELS):
@@ -386,7 +394,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    tables = build_tables(params, args.train_root, args.eval_root, args.complexity_dir, args.latency_dir)
+    tables = build_tables(params, args.train_root, args.eval_root, args.complexity_dir, args.latency_dir,
+                          args.external_root)
     if not tables:
         raise AclnetError(f"{args.eval_root}: no evaluated runs found for any track in params 'tracks' "
                           f"(expected <track>/<run>/seed<k>/<split>/metrics.json)")

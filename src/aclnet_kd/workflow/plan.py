@@ -33,6 +33,10 @@ EVAL_DIR = f"{EVAL_ROOT}/{RUN_SUBDIR}/{{split}}"
 COMPLEXITY = COMPLEXITY_DIR + "/{model}.json"
 LATENCY = LATENCY_DIR + "/{model}.json"
 CHECKPOINT = TRAIN_DIR + "/best.pt"
+# params `external` (issue 20): rows readers bring, one `aclnet external` folder each. Under EVAL_ROOT, which
+# the report stages already read, so both front ends run them before the tables; `external` is no track.
+EXTERNAL_ROOT = EVAL_ROOT + "/external"
+EXTERNAL_DIR = EXTERNAL_ROOT + "/{name}"
 
 # The paper's tables: track -> (file stem, table number). The tracks are fixed because each feeds one table.
 PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
@@ -146,12 +150,16 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           {"warmup": "latency.warmup", "iters": "latency.iters"}),
     Stage("tables", (f"aclnet tables {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
                      f"--complexity-dir {COMPLEXITY_DIR} --latency-dir {LATENCY_DIR} --out-dir {TABLES_DIR}",),
-          ("seeds", "tracks", "ablations", "kd_methods", "tables"), ("tables",), TABLES_DIR, (Output(TABLES_DIR, folder=True),),
+          ("seeds", "tracks", "ablations", "kd_methods", "external", "tables"), ("tables",), TABLES_DIR, (Output(TABLES_DIR, folder=True),),
           inputs=(EVAL_ROOT, TRAIN_ROOT, COMPLEXITY_DIR, LATENCY_DIR)),
     Stage("figures", (f"aclnet figures {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
                       f"--pred-root {PREDICT_ROOT} --data-root {PREPARED_ROOT} --out-dir {FIGURES_DIR}",),
-          ("seeds", "tracks", "kd_methods", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
+          ("seeds", "tracks", "kd_methods", "external", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
           inputs=(EVAL_ROOT, PREDICT_ROOT, TRAIN_ROOT, PREPARED_ROOT)),
+    # one row readers bring: predict (a checkpoint entry) and evaluate every test split of its track
+    Stage("external", (f"aclnet external {{params}} --name {{name}} --data-root {PREPARED_ROOT} --out {{out}}",),
+          ("external.{name}", "tracks.{track}", "models", "train", "predict.batch_size", "evaluate.workers"),
+          ("external",), EXTERNAL_DIR, (Output(EXTERNAL_DIR, folder=True),), inputs=(PREPARED_ROOT,)),
 )}
 # tables and figures also read the source of each track's dataset (synthetic or real): added per track.
 REPORT_SOURCE = "datasets.{dataset}.source"
@@ -170,6 +178,11 @@ def runs(params: dict) -> list[tuple[str, int]]:
 def kd_methods(params: dict) -> dict[str, dict]:
     """params ``kd_methods`` ({} when absent: the section is optional)."""
     return params.get("kd_methods") or {}
+
+
+def external(params: dict) -> dict[str, dict]:
+    """params ``external`` ({} when absent: the section is optional)."""
+    return params.get("external") or {}
 
 
 def _train_jobs(run: str) -> Callable[[dict], list[dict]]:
@@ -205,6 +218,7 @@ JOBS: dict[str, Callable[[dict], list[dict]]] = {
     "predict_evaluate": _evaluate_jobs,
     "complexity": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
     "latency": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
+    "external": lambda p: [dict(name=name, track=entry["track"]) for name, entry in external(p).items()],
     "tables": lambda p: [{}],
     "figures": lambda p: [{}],
 }
@@ -250,6 +264,7 @@ def dvc_groups() -> dict[str, tuple[str, dict, Any, Any]]:
     }
     for track in TRACKS:
         groups.update(_track_groups(track))
+    groups["external"] = ("external", dict(name="${key}", track="${item.track}"), "${external}", None)
     groups.update({name: (name, {}, None, None) for name in REPORT_STAGES})
     return groups
 
