@@ -36,6 +36,7 @@ from aclnet_kd.report.collect import (
     read_latency,
     track_settings,
 )
+from aclnet_kd.report.provenance_note import code_note
 from aclnet_kd.report.formatting import fmt, fmt_mean_std, fmt_signed, markdown_table
 from aclnet_kd.report.differences import (
     DAGGER,
@@ -294,6 +295,7 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
             add(*_our_rows(ctx, settings, run, label, runs[run], complexities, latencies))
     notes = _paper_notes(ctx, settings, synthetic, complexities, latencies)
     notes += convergence_note({run: runs[run] for run in RUN_LABELS if run in runs})  # this table's rows only
+    notes.append(code_note({RUN_LABELS[run]: runs[run] for run in RUN_LABELS if run in runs}, ctx.splits))
     markdown = f"### {_paper_title(table_id, settings, synthetic)}\n\n{markdown_table(header, md_rows)}\n\n"
     markdown += "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1))
     markdown += f"\n\n**Verdict.** {verdict(runs, ctx.splits, ctx.rep, decimals)}\n"
@@ -334,7 +336,8 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
     markdown = (f"### {title}\n\n{markdown_table(header, md_rows)}\n\n"
                 "Mean ± sample std over seeds; in brackets the difference from label only (ACLNet-S). "
                 "With one seed per run these differences carry no spread estimate.\n"
-                + "".join(f"\n{note}\n" for note in convergence_note({r: runs[r] for r in rows if r in runs})))
+                + "".join(f"\n{note}\n" for note in convergence_note({r: runs[r] for r in rows if r in runs}))
+                + f"\n{code_note({rows[r]: runs[r] for r in rows if r in runs}, settings.splits)}\n")
     return pd.DataFrame(csv_rows), markdown
 
 
