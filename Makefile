@@ -22,11 +22,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(SNAKEMAKE) --printshellcmds --show-failed-logs
 	$(SNAKEMAKE) --report results/report.html
+	$(BIN)/aclnet report-landing results/report.html
 	@echo ""
 	@echo "Tables:  $(CURDIR)/results/tables/table1.md  (rail, Table I)"
 	@echo "         $(CURDIR)/results/tables/table2.md  (RGB-D SOD, Table II)"
 	@echo "         $(CURDIR)/results/tables/differences.md  (S* − S and T − S with 95% intervals)"
+	@echo "         $(CURDIR)/results/tables/table{1,2}.tex  (LaTeX, booktabs)"
 	@echo "Figures: $(CURDIR)/results/figures/   Report: $(CURDIR)/results/report.html"
+	@echo "Results page (tables, verdicts, figures, provenance; opens offline): $(CURDIR)/results/index.html"
 
 # Table III (issue 12): the demo plus students distilled with the classic KD methods, 3 seeds
 # (config/kd-methods.yaml). Trains the demo's runs again too: every command carries the preset's --params.

@@ -388,6 +388,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from aclnet_kd.report.rendering import blocks_latex, parse_markdown  # it imports this module
+    from aclnet_kd.workflow.plan import LATEX_TABLES
+
     params = load_params(args.params)
     tables = build_tables(params, args.train_root, args.eval_root, args.complexity_dir, args.latency_dir)
     if not tables:
@@ -397,6 +400,8 @@ def main(args: argparse.Namespace) -> int:
     for stem, (frame, markdown) in tables.items():
         files[args.out_dir / f"{stem}.csv"] = frame.to_csv(index=False, float_format="%.6g")
         files[args.out_dir / f"{stem}.md"] = markdown
+        if stem in LATEX_TABLES:  # the same cells and notes, booktabs, for a paper
+            files[args.out_dir / f"{stem}.tex"] = blocks_latex(parse_markdown(markdown))
     atomic_write_texts(files)
     print(f"wrote {', '.join(sorted(str(p.name) for p in files))} to {args.out_dir}")
     return 0

@@ -24,6 +24,7 @@ COMPLEXITY_DIR = "results/complexity"
 LATENCY_DIR = "results/latency"
 TABLES_DIR = "results/tables"
 FIGURES_DIR = "results/figures"
+PAGE = "results/index.html"  # the one self-contained results page (aclnet page; the Snakemake report opens on it)
 
 RUN_SUBDIR = "{track}/{run}/seed{seed}"  # one trained model, under each results root
 PREPARED = PREPARED_ROOT + "/{dataset}"
@@ -152,10 +153,15 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
                       f"--pred-root {PREDICT_ROOT} --data-root {PREPARED_ROOT} --out-dir {FIGURES_DIR}",),
           ("seeds", "tracks", "kd_methods", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
           inputs=(EVAL_ROOT, PREDICT_ROOT, TRAIN_ROOT, PREPARED_ROOT)),
+    # the tables, verdicts and figures on one page, with the records' provenance (commits, packages, machines)
+    Stage("page", (f"aclnet page {{params}} --tables-dir {TABLES_DIR} --figures-dir {FIGURES_DIR} "
+                   f"--train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} --out {PAGE}",),
+          ("tracks", "ablations", "kd_methods"), ("page",), PAGE, (Output(PAGE),),
+          inputs=(TABLES_DIR, FIGURES_DIR, TRAIN_ROOT, EVAL_ROOT)),
 )}
 # tables and figures also read the source of each track's dataset (synthetic or real): added per track.
 REPORT_SOURCE = "datasets.{dataset}.source"
-REPORT_STAGES = ("tables", "figures")
+REPORT_STAGES = ("tables", "figures", "page")
 
 
 # ---- the jobs of each stage, for the params of one run (Snakemake) ----
@@ -207,6 +213,7 @@ JOBS: dict[str, Callable[[dict], list[dict]]] = {
     "latency": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
     "tables": lambda p: [{}],
     "figures": lambda p: [{}],
+    "page": lambda p: [{}],
 }
 
 
@@ -330,9 +337,18 @@ def table_stems(params: dict) -> list[str]:
     return stems + (["table3_kd_methods"] if kd_methods(params) else [])
 
 
+# The tables also written as LaTeX (<stem>.tex, booktabs): the paper's tables and Table III.
+LATEX_TABLES = (*(stem for stem, _ in PAPER_TABLES.values()), "table3_kd_methods")
+
+
+def latex_stems(params: dict) -> list[str]:
+    """The tables the tables stage also writes as ``<stem>.tex``."""
+    return [stem for stem in table_stems(params) if stem in LATEX_TABLES]
+
+
 def figure_stems(params: dict) -> list[str]:
-    """The figures (png + pdf each): PR and F-curves per test split, qualitative and training per track."""
+    """The figures (png + pdf each): PR, F- and E-curves per test split, qualitative and training per track."""
     stems = [f"{kind}_{track}_{split}" for track, spec in params["tracks"].items()
-             for split in spec["test_splits"] for kind in ("pr", "fcurve")]
+             for split in spec["test_splits"] for kind in ("pr", "fcurve", "ecurve")]
     stems += [f"{kind}_{track}" for track in params["tracks"] for kind in ("qualitative", "training")]
     return stems + ([f"kd_methods_{track}" for track in params["tracks"]] if kd_methods(params) else [])
