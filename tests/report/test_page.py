@@ -129,3 +129,13 @@ def test_report_landing_refuses_a_report_without_the_page(tmp_path: Path, capsys
     assert aclnet(["report-landing", str(report)]) == 2
     assert "holds no result 'results/index.html'" in capsys.readouterr().err
     assert "report-landing" not in report.read_text()
+
+
+def test_table_tex_files_pass_the_check_and_compile(results: Path, tmp_path: Path) -> None:
+    from test_rendering import compile_tables, strict_check
+
+    tex = sorted((results / "tables").glob("*.tex"))
+    assert [p.name for p in tex] == ["table1.tex"]  # the paper tables (and Table III) only
+    for path in tex:
+        strict_check(path.read_text())
+    compile_tables(tex, tmp_path / "latex")
