@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # the venv's snakemake, with the venv first on PATH so every job's `aclnet` is the installed one
 SNAKEMAKE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all
 
-.PHONY: setup run kd-methods test test-scaleout lock clean
+.PHONY: setup run kd-methods test test-scaleout lock dvc-plots-offline clean
 
 setup: $(STAMP)
 
@@ -61,6 +61,14 @@ test: $(STAMP)
 
 test-scaleout: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m scaleout tests/workflow/test_scaleout.py
+
+# `dvc plots show` / `dvc plots diff` offline: vega, vega-lite and vega-embed from npm (exact versions:
+# workflow/vega/package-lock.json) inline in DVC's HTML template, made the default for this checkout.
+dvc-plots-offline: $(STAMP)
+	npm ci --prefix workflow/vega --silent --no-audit --no-fund
+	mkdir -p .dvc/plots
+	$(BIN)/python -m aclnet_kd.workflow.vega_offline workflow/vega/node_modules .dvc/plots/offline.html
+	$(BIN)/dvc config --local plots.html_template plots/offline.html
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) .snakemake results/* data/raw data/prepared

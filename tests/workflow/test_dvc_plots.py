@@ -36,21 +36,26 @@ def test_committed_plots_follow_params_yaml() -> None:
                                      .replace("${item.track}", "rail"): {"cache": False}} in stage["outs"]
 
 
-def test_dvc_plots_show_draws_every_file(tmp_path: Path) -> None:
-    """Real DVC reads the section: each chart carries one line per (run, seed) file."""
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run([str(BIN_DIR / "dvc"), "init", "-q"], cwd=tmp_path, check=True)
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"plots": plan.dvc_plots(PARAMS)}, sort_keys=False))
+def write_plot_data(repo: Path) -> None:
+    """A git + DVC repository holding the top-level plots of PARAMS and a small file for each of their lines."""
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([str(BIN_DIR / "dvc"), "init", "-q"], cwd=repo, check=True)
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"plots": plan.dvc_plots(PARAMS)}, sort_keys=False))
     for item in plan.dvc_plots(PARAMS):
         for spec in item.values():
             for k, (path, column) in enumerate(spec["y"].items()):
-                target = tmp_path / path
+                target = repo / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if spec["x"] == "recall":
                     target.write_text("threshold,precision,recall\n" + "".join(
                         f"{t},{0.5 + t / 600 + k / 100:.4f},{1 - t / 255:.4f}\n" for t in range(0, 256, 51)))
                 else:
                     target.write_text(f"step\t{column}\n" + "".join(f"{e}\t{0.5 + e / 10 + k / 100}\n" for e in range(3)))
+
+
+def test_dvc_plots_show_draws_every_file(tmp_path: Path) -> None:
+    """Real DVC reads the section: each chart carries one line per (run, seed) file."""
+    write_plot_data(tmp_path)
     proc = subprocess.run([str(BIN_DIR / "dvc"), "plots", "show", "--json"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
