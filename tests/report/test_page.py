@@ -139,3 +139,15 @@ def test_table_tex_files_pass_the_check_and_compile(results: Path, tmp_path: Pat
     for path in tex:
         strict_check(path.read_text())
     compile_tables(tex, tmp_path / "latex")
+
+
+def test_synthetic_banner_names_the_synthetic_tracks_only() -> None:
+    from aclnet_kd.report.page import banner
+
+    def params(**sources: str) -> dict:
+        return {"tracks": {t: {"dataset": t, "test_splits": ["test"]} for t in sources},
+                "datasets": {t: {"source": s} for t, s in sources.items()}}
+
+    assert "the rail and sod tracks ran on" in banner(params(rail="synthetic-rail", sod="synthetic-sod"))
+    assert "the sod track ran on" in banner(params(rail="rail", sod="synthetic-sod"))
+    assert banner(params(rail="rail", sod="sod")) == ""  # real data: no banner

@@ -86,7 +86,8 @@ def banner(params: dict) -> str:
     tracks = synthetic_tracks(params)
     if not tracks:
         return ""
-    return (f'<p class="synthetic">SYNTHETIC DATA: the {", ".join(tracks)} track{"s" if len(tracks) > 1 else ""} '
+    names = " and ".join([", ".join(tracks[:-1]), tracks[-1]] if len(tracks) > 1 else tracks)
+    return (f'<p class="synthetic">SYNTHETIC DATA: the {names} track{"s" if len(tracks) > 1 else ""} '
             f"ran on the embedded synthetic stand-in datasets. These numbers test the pipeline; they are not "
             f"the paper's benchmarks and cannot be compared with its numbers.</p>")
 
