@@ -43,7 +43,8 @@ def test_outside_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_collect_names_versions_without_importing_torch() -> None:
     code = ("import json, sys; from aclnet_kd import provenance; info = provenance.collect(); "
             "assert 'torch' not in sys.modules, 'provenance imported torch'; print(json.dumps(info))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         cwd="/").stdout  # from any folder: the commit is that of the code, not of the cwd
     import json
 
     info = json.loads(out)
@@ -54,7 +55,7 @@ def test_collect_names_versions_without_importing_torch() -> None:
     assert info["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert info["gpu"] is None  # torch not imported: no GPU query
     assert info["cpu"] and info["cpu"] != "unknown"
-    assert len(info["git"]["commit"]) == 40  # the test runs in the project's checkout
+    assert len(info["git"]["commit"]) == 40  # the package's source is the project's checkout (editable install)
     assert "hostname" not in info and "date" in info
     assert "date" not in provenance.collect(with_date=False)
 

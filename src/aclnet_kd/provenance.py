@@ -26,11 +26,15 @@ NOT_GIT = "not a git checkout"
 UNKNOWN = "unknown"
 
 
+CODE_DIR = Path(__file__).resolve().parent  # the code that runs: its checkout is the one to name
+
+
 def git_state(where: str | os.PathLike | None = None) -> dict[str, Any]:
-    """{"commit": full sha, "dirty": bool} of the checkout holding ``where`` (the working directory by
-    default), or {"commit": "not a git checkout", "dirty": None}. Untracked files do not make a tree dirty:
-    results/ and data/ are ignored, and a new untracked file changes no tracked code."""
-    cwd = str(where or Path.cwd())
+    """{"commit": full sha, "dirty": bool} of the checkout holding ``where`` (by default this package's own
+    source, so a command run from any folder names the code it ran; an installed, non-editable copy is "not
+    a git checkout"), or {"commit": "not a git checkout", "dirty": None}. Untracked files do not make a
+    tree dirty: results/ and data/ are ignored, and a new untracked file changes no tracked code."""
+    cwd = str(where or CODE_DIR)
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=20)
         if sha.returncode != 0:
