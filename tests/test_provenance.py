@@ -69,3 +69,17 @@ def test_hostname_only_by_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
     assert provenance.collect()["hostname"] == platform.node()
     monkeypatch.setenv(provenance.HOSTNAME_ENV, "0")
     assert "hostname" not in provenance.collect()
+
+
+def test_gpu_named_only_when_torch_is_loaded_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a stand-in torch module shows which calls name it (the real one is used on a GPU machine)."""
+    import types
+
+    cuda = types.SimpleNamespace(is_available=lambda: True, get_device_name=lambda index: f"NVIDIA H200 #{index}")
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda, __version__="2.14.1+cu130"))
+    assert provenance.gpu_name() == "NVIDIA H200 #0"
+    assert provenance.package_versions()["torch"] == "2.14.1+cu130"
+    cuda.is_available = lambda: False
+    assert provenance.gpu_name() is None
+    monkeypatch.delitem(sys.modules, "torch")
+    assert provenance.gpu_name() is None
