@@ -56,7 +56,7 @@ def test_collect_names_versions_without_importing_torch() -> None:
     assert info["gpu"] is None  # torch not imported: no GPU query
     assert info["cpu"] and info["cpu"] != "unknown"
     assert len(info["git"]["commit"]) == 40  # the package's source is the project's checkout (editable install)
-    assert "hostname" not in info and "date" in info
+    assert "hostname" not in info and "date" in info and "torch_build" not in info
     assert "date" not in provenance.collect(with_date=False)
 
 
@@ -78,8 +78,22 @@ def test_gpu_named_only_when_torch_is_loaded_with_cuda(monkeypatch: pytest.Monke
     cuda = types.SimpleNamespace(is_available=lambda: True, get_device_name=lambda index: f"NVIDIA H200 #{index}")
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda, __version__="2.14.1+cu130"))
     assert provenance.gpu_name() == "NVIDIA H200 #0"
-    assert provenance.package_versions()["torch"] == "2.14.1+cu130"
+    assert provenance.collect()["torch_build"] == "2.14.1+cu130"
+    assert provenance.package_versions()["torch"] != "2.14.1+cu130"  # the metadata's, as in torch-free processes
     cuda.is_available = lambda: False
     assert provenance.gpu_name() is None
     monkeypatch.delitem(sys.modules, "torch")
     assert provenance.gpu_name() is None
+
+
+def test_torch_and_torch_free_processes_agree_on_the_code_key() -> None:
+    """run.json (a torch process) and metrics.json (torch-free) of one row group together in the tables."""
+    import json
+
+    code = "import json; from aclnet_kd import provenance; print(json.dumps(provenance.collect()))"
+    free = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                     text=True).stdout)
+    loaded = json.loads(subprocess.run([sys.executable, "-c", "import torch; " + code], check=True,
+                                       capture_output=True, text=True).stdout)
+    assert "torch_build" in loaded and "torch_build" not in free
+    assert provenance.code_key(free) == provenance.code_key(loaded)

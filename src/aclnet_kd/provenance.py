@@ -47,19 +47,22 @@ def git_state(where: str | os.PathLike | None = None) -> dict[str, Any]:
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
-    """{package: installed version, or None when it is not installed}; python's own version first. Torch's
-    wheel metadata leaves out the build tag (2.14.1, not 2.14.1+cu130): a process that imported torch
-    records ``torch.__version__``."""
+    """{package: installed version, or None when it is not installed}; python's own version first. The
+    same in every process (torch-free or not): the tables group rows by it."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    torch = sys.modules.get("torch")
-    if "torch" in versions and torch is not None:  # already imported: its own version names the build (+cu130)
-        versions["torch"] = str(getattr(torch, "__version__", versions["torch"]))
     return versions
+
+
+def torch_build() -> str | None:
+    """``torch.__version__`` (e.g. 2.14.1+cu130: the build tag the wheel metadata leaves out) when the process
+    already imported torch; else None."""
+    torch = sys.modules.get("torch")
+    return None if torch is None else str(getattr(torch, "__version__", "")) or None
 
 
 def cpu_model() -> str:
@@ -97,6 +100,8 @@ def collect(where: str | os.PathLike | None = None, with_date: bool = True) -> d
         "cpu": cpu_model(),
         "gpu": gpu_name(),
     }
+    if torch_build() is not None:  # the training and export processes: the CUDA build of their torch
+        info["torch_build"] = torch_build()
     if with_date:
         info["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if hostname_opted_in():
