@@ -52,6 +52,7 @@ def test_export_writes_model_and_sidecar(exported_student) -> None:
     assert info["checkpoint"]["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     assert info["record"] == {"image_size": 64, "role": "aclnet_s", "seed": 0}
     assert set(info["verification"]["max_abs_by_size"]) == {"64", "128"}
+    assert info["provenance"]["versions"]["onnxruntime"] == ort.__version__ and info["provenance"]["cpu"]
     assert sorted(p.name for p in onnx_path.parent.iterdir()) == ["best.pt", "student.json", "student.onnx"]
 
 

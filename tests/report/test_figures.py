@@ -65,7 +65,7 @@ def test_figures_are_valid_non_blank_images(tmp_path: Path) -> None:
     assert aclnet(["figures", "--params", str(params), "--train-root", str(tmp_path / "train"),
                    "--eval-root", str(tmp_path / "evaluate"), "--pred-root", str(tmp_path / "predict"),
                    "--data-root", str(tmp_path / "data"), "--out-dir", str(out)]) == 0
-    stems = ["pr_rail_test", "fcurve_rail_test", "qualitative_rail", "training_rail"]
+    stems = ["pr_rail_test", "fcurve_rail_test", "ecurve_rail_test", "qualitative_rail", "training_rail"]
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{e}" for s in stems for e in ("pdf", "png"))
     for stem in stems:
         image = cv2.imread(str(out / f"{stem}.png"))

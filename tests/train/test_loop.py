@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import time
@@ -199,5 +200,8 @@ def test_one_run_record_in_run_json_and_both_checkpoints(kd_run):
     assert last == record  # the finished last.pt holds exactly run.json's record
     assert best.selected_epoch == record.selected_epoch and best.best_metrics == record.best_metrics
     assert record.image_size == 64 and record.kd is True
+    # where it came from: this checkout's commit and the installed torch (aclnet_kd.provenance)
+    assert len(record.provenance["git"]["commit"]) == 40 and record.provenance["torch_build"] == torch.__version__
+    assert record.provenance["versions"]["torch"] == importlib.metadata.version("torch")  # as metrics.json says
     # one epoch: nothing before the plateau window, so the run cannot be shown to have converged
     assert record.converged is False and record.plateau["epochs"] == 1 and record.plateau["gain"] is None

@@ -102,6 +102,12 @@ def test_snakemake_smoke_run_writes_tables_and_figures(snake_repo):
     assert any((repo / "results/predict/sod/student_kd/seed0/NJU2K").glob("*.png"))
     metrics = json.loads((repo / "results/evaluate/rail/student_kd/seed0/test/metrics.json").read_text())
     assert {"Sm", "MAE", "maxF", "maxE"} <= set(metrics)
+    # where each record came from: the commit of the code that ran, the packages
+    assert record["provenance"]["git"]["commit"] == metrics["provenance"]["git"]["commit"] != "not a git checkout"
+    assert metrics["provenance"]["versions"]["pysodmetrics"] and "date" not in metrics["provenance"]
+    assert "Code: every row of ours was trained and evaluated at commit" in (repo / "results/tables/table1.md").read_text()
+    assert r"\toprule" in (repo / "results/tables/table2.tex").read_text()
+    assert (repo / "results/figures/ecurve_sod_NJU2K.png").stat().st_size > 0
     _assert_table3(repo)
 
 
@@ -154,6 +160,24 @@ def test_kill_9_then_the_same_command_resumes_and_ends_as_uninterrupted(snake_re
     assert _metric_values(repo / target) == _metric_values(uninterrupted / target)
 
 
+def test_results_page_in_chromium(snake_repo, tmp_path):
+    """The DAG's results/index.html, in headless Chromium with no network: Tables I and II with their numbers
+    (our ACLNet-S* row of each), the verdicts and every figure; the page requested nothing."""
+    from browser_helper import Dom, dump_dom
+
+    repo, _ = snake_repo
+    rendered, requests = dump_dom(repo / "results/index.html", tmp_path / "browser")
+    dom = Dom(rendered)
+    assert requests == []
+    shown = [row for table in dom.tables for row in table]
+    for table in ("table1", "table2"):
+        ours = next(line for line in (repo / f"results/tables/{table}.md").read_text().splitlines()
+                    if line.startswith("| ACLNet-S*") and "| ours" in line)
+        assert [c.strip() for c in ours.strip().strip("|").split("|")] in shown, table
+    assert dom.text.count("Verdict.") >= 2
+    assert {img["alt"] for img in dom.images} == {p.stem for p in (repo / "results/figures").glob("*.png")}
+
+
 def _smoke_kd_methods() -> list[str]:
     from conftest import REPO_ROOT
 
@@ -192,11 +216,11 @@ def test_table_setting_reruns_only_tables(snake_repo):
     repo, _ = snake_repo
     before = (repo / "results/tables/table1.md").read_text()
     _set_param(repo, "tables", "decimals", 2)
-    assert _planned_rules(repo) == {"tables"}
+    assert _planned_rules(repo) == {"tables", "page"}  # and the results page, which shows the tables
     assert set(_dvc_changed(repo)) == {"tables"}
     out = run([SNAKEMAKE, "--cores", "2"], repo, timeout=300).stdout
     assert (repo / "results/tables/table1.md").read_text() != before
-    assert "recorded 1 DVC stage(s)" in out, out[-2000:]
+    assert "recorded 2 DVC stage(s)" in out, out[-2000:]  # tables, page
     _assert_both_idle(repo)
 
 
@@ -207,9 +231,10 @@ def test_dvc_repro_after_snakemake_then_touch_leaves_both_idle(snake_repo):
     repo, _ = snake_repo
     _set_param(repo, "tables", "decimals", 4)
     out = run([DVC, "repro"], repo, timeout=300).stdout
-    assert out.count("Running stage") == 1 and "Running stage 'tables'" in out, out[-2000:]
+    assert out.count("Running stage") == 2 and "Running stage 'tables'" in out, out[-2000:]
+    assert "Running stage 'page'" in out, out[-2000:]  # the page shows the new tables
     table = (repo / "results/tables/table1.md").read_text()
-    assert _planned_rules(repo) == {"tables"}  # Snakemake's record still has decimals 2
+    assert _planned_rules(repo) == {"tables", "page"}  # Snakemake's record still has decimals 2
     run([SNAKEMAKE, "--touch", "--cores", "1"], repo, timeout=120)
     assert (repo / "results/tables/table1.md").read_text() == table  # touched, not rerun
     _assert_both_idle(repo)

@@ -148,8 +148,9 @@ def outputs_under(*roots: str) -> list[str]:
 
 # The report's files (Snakemake lists them one by one for its HTML report; DVC tracks the folders).
 TABLES = [f"{plan.TABLES_DIR}/{stem}.{ext}" for stem in plan.table_stems(config) for ext in ("csv", "md")]
+TABLES += [f"{plan.TABLES_DIR}/{stem}.tex" for stem in plan.latex_stems(config)]  # booktabs, for a paper
 FIGURES = [f"{plan.FIGURES_DIR}/{stem}.{ext}" for stem in plan.figure_stems(config) for ext in ("png", "pdf")]
-FINAL = ALL_OUTPUTS + TABLES + FIGURES  # `rule all`: every job of every stage in the plan
+FINAL = ALL_OUTPUTS + TABLES + FIGURES + [plan.PAGE]  # `rule all`: every job of every stage in the plan
 
 
 def _mtimes(roots: list[str]) -> dict[str, int]:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aclnet_kd import provenance
 from aclnet_kd.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, INPUT_LAYOUT
 from aclnet_kd.deploy.sidecar import FORMAT, OUTPUT_NAME, SIZE_MULTIPLE, sidecar_path
 from aclnet_kd.errors import AclnetError
@@ -163,6 +164,7 @@ def sidecar(graph: SaliencyGraph, name: str, cfg: dict[str, Any], meta: dict[str
         "record": meta, "verification": verification,
         "exporter": {"torch": torch.__version__, "onnx": onnx.__version__, "opset": opset, "dynamo": True,
                      "optimize": False},
+        "provenance": provenance.collect(),  # the export's own: code, packages, machine
     }
 
 

@@ -9,7 +9,8 @@ authors' released maps): one file per GT image, named by the GT's stem. Each map
 original size; a map of another size is resized bilinearly to it (the GT is never resized).
 
 Outputs (written all-or-nothing):
-* ``metrics.json``: flat ``{Sm, MAE, maxF, meanF, adpF, maxE, meanE, adpE, wF}``;
+* ``metrics.json``: flat ``{Sm, MAE, maxF, meanF, adpF, maxE, meanE, adpE, wF}``, then ``provenance`` (code,
+  packages, machine: aclnet_kd.provenance);
 * ``curves.csv``: threshold, precision, recall, fmeasure, emeasure (dataset means, 256 thresholds);
 * ``per_image.csv``: stem and the nine metrics of each image (max/mean over that image's own curve).
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from aclnet_kd import provenance
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.io import list_images, read_gray_map
 from aclnet_kd.evaluate.metrics import METRIC_KEYS, SODMetrics
@@ -175,7 +177,10 @@ def format_outputs(metrics: SODMetrics, stems: list[str]) -> dict[str, str]:
     for i, stem in enumerate(stems):
         rows.append(stem + "," + ",".join(f"{per_image[k][i]:.6f}" for k in METRIC_KEYS))
     return {
-        "metrics": json.dumps({k: round(results[k], 6) for k in METRIC_KEYS}, indent=2) + "\n",
+        # the metric keys flat and numeric (dvc metrics, the tables), then where they came from, without the
+        # date: `dvc metrics diff` then shows a change only when the numbers, code or packages changed
+        "metrics": json.dumps({**{k: round(results[k], 6) for k in METRIC_KEYS},
+                               "provenance": provenance.collect(with_date=False)}, indent=2) + "\n",
         "curves": "\n".join(lines) + "\n",
         "per_image": "\n".join(rows) + "\n",
     }

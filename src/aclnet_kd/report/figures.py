@@ -8,6 +8,7 @@ Writes PNG and PDF:
 
 * ``pr_<track>_<split>``: precision against recall, one line per model (mean curve over seeds);
 * ``fcurve_<track>_<split>``: F-measure against threshold, one line per model;
+* ``ecurve_<track>_<split>``: E-measure against threshold, one line per model (curves.csv's ``emeasure``);
 * ``qualitative_<track>``: RGB, depth, GT, T, S, S* for a few test images of the first split, the
   hardest image (worst ACLNet-S MAE in per_image.csv) first, then images spread over the MAE ranking;
 * ``training_<track>``: every metric the dvclive logs hold (``dvclive/plots/metrics/**/*.tsv``) against the
@@ -87,7 +88,13 @@ def _title(kind: str, settings: TrackSettings, synthetic: bool, split: str | Non
 def mean_curves(eval_dirs: dict[int, Path], split: str) -> dict[str, np.ndarray]:
     """curves.csv averaged over seeds."""
     per_seed = [read_csv_columns(folder / split / "curves.csv") for folder in eval_dirs.values()]
-    return {key: np.mean([c[key] for c in per_seed], axis=0) for key in ("threshold", "precision", "recall", "fmeasure")}
+    columns = ("threshold", "precision", "recall", "fmeasure", "emeasure")
+    return {key: np.mean([c[key] for c in per_seed], axis=0) for key in columns}
+
+
+# curves.csv column -> (figure stem prefix, name, y label): the curves drawn against the threshold
+THRESHOLD_CURVES = {"fmeasure": ("fcurve", "F-measure", "F-measure (β² = 0.3)"),
+                    "emeasure": ("ecurve", "E-measure", "E-measure (enhanced alignment)")}
 
 
 def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir: Path,
@@ -114,19 +121,21 @@ def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir:
         ax.legend(loc="best")
         written += save_figure(fig, out_dir, f"pr_{settings.name}_{split}")
 
-        fig, ax = plt.subplots(figsize=(5, 4.5))
-        for run, c in curves.items():
-            ax.plot(c["threshold"], c["fmeasure"], color=RUN_COLOURS[run],
-                    label=f"{RUN_LABELS[run]} (maxF {c['fmeasure'].max():.3f})")
-        for label, c, colour in extra:
-            ax.plot(c["threshold"], c["fmeasure"], color=colour, linestyle=external_rows.LINESTYLE,
-                    label=f"{label} (measured, maxF {c['fmeasure'].max():.3f})")
-        ax.set(xlabel="Threshold (0-255, after per-map min-max)", ylabel="F-measure (β² = 0.3)",
-               xlim=(0, 255), ylim=(0, 1.01), title=_title("F-measure vs threshold", settings, synthetic, split))
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best")
-        written += save_figure(fig, out_dir, f"fcurve_{settings.name}_{split}")
+        for column, (stem, name, ylabel) in THRESHOLD_CURVES.items():
+            fig, ax = plt.subplots(figsize=(5, 4.5))
+            for run, c in curves.items():
+                ax.plot(c["threshold"], c[column], color=RUN_COLOURS[run],
+                        label=f"{RUN_LABELS[run]} (max{name[0]} {c[column].max():.3f})")
+            for label, c, colour in extra:
+                ax.plot(c["threshold"], c[column], color=colour, linestyle=external_rows.LINESTYLE,
+                        label=f"{label} (measured, max{name[0]} {c[column].max():.3f})")
+            ax.set(xlabel="Threshold (0-255, after per-map min-max)", ylabel=ylabel, xlim=(0, 255), ylim=(0, 1.01),
+                   title=_title(f"{name} vs threshold", settings, synthetic, split))
+            ax.grid(alpha=0.3)
+            ax.legend(loc="best")
+            written += save_figure(fig, out_dir, f"{stem}_{settings.name}_{split}")
     return written
+
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from aclnet_kd.losses.registry import KD_TERMS, LABEL, REGISTRY
+from aclnet_kd.report.provenance_note import code_note
 from aclnet_kd.report.collect import PAPER_TABLES, RunResults, TrackSettings, collect_track, track_settings
 from aclnet_kd.report.stats import NO_CLAIM, PairedDifference, claim_verdict, paired_difference
 from aclnet_kd.report.differences import (
@@ -190,6 +191,8 @@ def _track_section(settings: TrackSettings, base: RunResults, methods: dict[str,
         title = (f"### Table III: KD methods, track {settings.name}, {split} "
                  f"({settings.dataset}{', SYNTHETIC data' if synthetic else ''})")
         parts.append(f"{title}\n\n{markdown_table(HEADER, cells)}")
+    parts.append(code_note({labels.get(run, run): result for run, result in {BASELINE: base, **methods}.items()},
+                           settings.splits))
     return "\n\n".join(parts)
 
 

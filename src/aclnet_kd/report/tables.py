@@ -37,6 +37,7 @@ from aclnet_kd.report.collect import (
     track_settings,
 )
 from aclnet_kd.report import external_rows
+from aclnet_kd.report.provenance_note import code_note
 from aclnet_kd.report.formatting import fmt, fmt_mean_std, fmt_signed, markdown_table
 from aclnet_kd.report.differences import (
     DAGGER,
@@ -298,6 +299,7 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
     external_rows.insert_rows(external or [], md_rows, csv_rows, ctx.splits, ctx.rep, len(header), decimals, ctx.col)
     notes = _paper_notes(ctx, settings, synthetic, complexities, latencies) + external_rows.notes(external or [])
     notes += convergence_note({run: runs[run] for run in RUN_LABELS if run in runs})  # this table's rows only
+    notes.append(code_note({RUN_LABELS[run]: runs[run] for run in RUN_LABELS if run in runs}, ctx.splits))
     markdown = f"### {_paper_title(table_id, settings, synthetic)}\n\n{markdown_table(header, md_rows)}\n\n"
     markdown += "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1))
     markdown += f"\n\n**Verdict.** {verdict(runs, ctx.splits, ctx.rep, decimals)}\n"
@@ -338,7 +340,8 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
     markdown = (f"### {title}\n\n{markdown_table(header, md_rows)}\n\n"
                 "Mean ± sample std over seeds; in brackets the difference from label only (ACLNet-S). "
                 "With one seed per run these differences carry no spread estimate.\n"
-                + "".join(f"\n{note}\n" for note in convergence_note({r: runs[r] for r in rows if r in runs})))
+                + "".join(f"\n{note}\n" for note in convergence_note({r: runs[r] for r in rows if r in runs}))
+                + f"\n{code_note({rows[r]: runs[r] for r in rows if r in runs}, settings.splits)}\n")
     return pd.DataFrame(csv_rows), markdown
 
 
@@ -393,6 +396,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from aclnet_kd.report.rendering import blocks_latex, parse_markdown  # it imports this module
+    from aclnet_kd.workflow.plan import LATEX_TABLES
+
     params = load_params(args.params)
     tables = build_tables(params, args.train_root, args.eval_root, args.complexity_dir, args.latency_dir,
                           args.external_root)
@@ -403,6 +409,8 @@ def main(args: argparse.Namespace) -> int:
     for stem, (frame, markdown) in tables.items():
         files[args.out_dir / f"{stem}.csv"] = frame.to_csv(index=False, float_format="%.6g")
         files[args.out_dir / f"{stem}.md"] = markdown
+        if stem in LATEX_TABLES:  # the same cells and notes, booktabs, for a paper
+            files[args.out_dir / f"{stem}.tex"] = blocks_latex(parse_markdown(markdown))
     atomic_write_texts(files)
     print(f"wrote {', '.join(sorted(str(p.name) for p in files))} to {args.out_dir}")
     return 0

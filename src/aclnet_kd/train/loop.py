@@ -34,6 +34,7 @@ from tqdm import tqdm
 from aclnet_kd.checkpoint import FORMAT
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import atomic_save, atomic_write_text, safe_load
+from aclnet_kd import provenance
 from aclnet_kd.losses.registry import KD_TERMS
 from aclnet_kd.train.distributed import (
     DistInfo,
@@ -481,6 +482,7 @@ def make_record(run: Run, selected: int | None) -> RunRecord:
         best_metrics=run.history[selected - 1] if selected else None,
         seconds_per_epoch=_mean([h["seconds"] for h in run.history if "seconds" in h]),
         kd_params=sum(p.numel() for p in run.training.kd_params),
+        provenance=provenance.collect(),
         **judge_convergence(run),
     )
 

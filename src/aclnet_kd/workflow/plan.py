@@ -24,6 +24,7 @@ COMPLEXITY_DIR = "results/complexity"
 LATENCY_DIR = "results/latency"
 TABLES_DIR = "results/tables"
 FIGURES_DIR = "results/figures"
+PAGE = "results/index.html"  # the one self-contained results page (aclnet page; the Snakemake report opens on it)
 
 RUN_SUBDIR = "{track}/{run}/seed{seed}"  # one trained model, under each results root
 PREPARED = PREPARED_ROOT + "/{dataset}"
@@ -65,12 +66,12 @@ SEED_DIR = template_regex(RUN_SUBDIR.rsplit("/", 1)[1])  # "seed{seed}": the fol
 @dataclass(frozen=True)
 class Output:
     """One declared output (a path template). ``kind``: out, metric (a small JSON) or plot (a small CSV,
-    or a folder of TSVs); DVC keeps metrics and plots in git (``cache: false``)."""
+    or a folder of TSVs: the data of dvc.yaml's top-level plots); DVC keeps metrics and plots in git
+    (``cache: false``)."""
 
     path: str
     kind: str = "out"
     folder: bool = False
-    plot: dict[str, Any] = field(default_factory=dict)  # DVC plot options (x, y)
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,18 @@ class Stage:
 
 
 TRAIN_FILES = ("best.pt", "last.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
+# The plot data (kind "plot") are drawn by dvc.yaml's top-level plots (dvc_plots), T, S and S* overlaid.
 TRAIN_OUTPUTS = tuple(Output(f"{TRAIN_DIR}/{name}") for name in TRAIN_FILES) + (
     Output(f"{TRAIN_DIR}/dvclive/metrics.json", "metric"),
-    Output(f"{TRAIN_DIR}/dvclive/plots", "plot", True, {"x": "step"}),  # one TSV per metric (dvclive)
+    Output(f"{TRAIN_DIR}/dvclive/plots", "plot", True),  # one TSV per metric (dvclive)
 )
 EVAL_OUTPUTS = (
     Output(PREDICT_DIR, folder=True),  # the saliency maps
     Output(f"{EVAL_DIR}/metrics.json", "metric"),
-    Output(f"{EVAL_DIR}/curves.csv", "plot", plot={"x": "recall", "y": "precision"}),
+    Output(f"{EVAL_DIR}/curves.csv", "plot"),
     Output(f"{EVAL_DIR}/per_image.csv"),
 )
+DVCLIVE_TSV = TRAIN_DIR + "/dvclive/plots/metrics/{name}.tsv"  # dvclive's file of the logged metric {name}
 _LAUNCHER = {"launcher": "compute.launcher"}
 # --restart-finished: last.pt survives a rerun (Snakemake: update(), so that a preempted job resumes from it);
 # a finished run found there is trained again, since the DAG reruns a training only when its inputs changed.
@@ -160,10 +163,15 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("external", (f"aclnet external {{params}} --name {{name}} --data-root {PREPARED_ROOT} --out {{out}}",),
           ("external.{name}", "tracks.{track}", "models", "train", "predict.batch_size", "evaluate.workers"),
           ("external",), EXTERNAL_DIR, (Output(EXTERNAL_DIR, folder=True),), inputs=(PREPARED_ROOT,)),
+    # the tables, verdicts and figures on one page, with the records' provenance (commits, packages, machines)
+    Stage("page", (f"aclnet page {{params}} --tables-dir {TABLES_DIR} --figures-dir {FIGURES_DIR} "
+                   f"--train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} --out {PAGE}",),
+          ("tracks", "ablations", "kd_methods"), ("page",), PAGE, (Output(PAGE),),
+          inputs=(TABLES_DIR, FIGURES_DIR, TRAIN_ROOT, EVAL_ROOT)),
 )}
 # tables and figures also read the source of each track's dataset (synthetic or real): added per track.
 REPORT_SOURCE = "datasets.{dataset}.source"
-REPORT_STAGES = ("tables", "figures")
+REPORT_STAGES = ("tables", "figures", "page")
 
 
 # ---- the jobs of each stage, for the params of one run (Snakemake) ----
@@ -221,6 +229,7 @@ JOBS: dict[str, Callable[[dict], list[dict]]] = {
     "external": lambda p: [dict(name=name, track=entry["track"]) for name, entry in external(p).items()],
     "tables": lambda p: [{}],
     "figures": lambda p: [{}],
+    "page": lambda p: [{}],
 }
 
 
@@ -345,9 +354,43 @@ def table_stems(params: dict) -> list[str]:
     return stems + (["table3_kd_methods"] if kd_methods(params) else [])
 
 
+# The tables also written as LaTeX (<stem>.tex, booktabs): the paper's tables and Table III.
+LATEX_TABLES = (*(stem for stem, _ in PAPER_TABLES.values()), "table3_kd_methods")
+
+
+def latex_stems(params: dict) -> list[str]:
+    """The tables the tables stage also writes as ``<stem>.tex``."""
+    return [stem for stem in table_stems(params) if stem in LATEX_TABLES]
+
+
+COMPARED_RUNS = ("teacher", *STUDENT_RUNS)  # T, S, S*: the runs the paper's tables and the DVC plots compare
+VAL_PLOTS = {"sm": "S-measure", "mae": "MAE"}  # dvclive's validation metrics, <train.val_split>/<key>
+
+
+def dvc_plots(params: dict) -> list[dict]:
+    """dvc.yaml's top-level plots: per track, the PR curve of each test split and the validation Sm and MAE
+    per epoch, each with T, S and S* overlaid (every seed its own line). They name the files of ``params``'
+    seeds and tracks: DVC cannot loop in this section, so `aclnet dvc-yaml` lists them."""
+    plots: list[dict] = []
+    for track, spec in params["tracks"].items():
+        jobs = [dict(track=track, run=run, seed=seed) for run, seed in runs(params) if run in COMPARED_RUNS]
+        for split in spec["test_splits"]:
+            files = {fill(f"{EVAL_DIR}/curves.csv", split=split, **job): "precision" for job in jobs}
+            plots.append({f"pr_{track}_{split}": {
+                "title": f"Precision-recall, {track} / {split}: T, S, S* (one line per seed)", "x": "recall",
+                "y": files, "x_label": "Recall", "y_label": "Precision"}})
+        val = params["train"]["val_split"]
+        for key, name in VAL_PLOTS.items():
+            files = {fill(DVCLIVE_TSV, name=f"{val}/{key}", **job): key for job in jobs}
+            plots.append({f"val_{key}_{track}": {
+                "title": f"Validation {name} per epoch, {track}: T, S, S* (one line per seed)", "x": "step",
+                "y": files, "x_label": "Epoch", "y_label": f"{val} {name}"}})
+    return plots
+
+
 def figure_stems(params: dict) -> list[str]:
-    """The figures (png + pdf each): PR and F-curves per test split, qualitative and training per track."""
+    """The figures (png + pdf each): PR, F- and E-curves per test split, qualitative and training per track."""
     stems = [f"{kind}_{track}_{split}" for track, spec in params["tracks"].items()
-             for split in spec["test_splits"] for kind in ("pr", "fcurve")]
+             for split in spec["test_splits"] for kind in ("pr", "fcurve", "ecurve")]
     stems += [f"{kind}_{track}" for track in params["tracks"] for kind in ("qualitative", "training")]
     return stems + ([f"kd_methods_{track}" for track in params["tracks"]] if kd_methods(params) else [])

@@ -1,0 +1,26 @@
+# page: results/index.html, the tables, verdicts and figures on one self-contained page with the records'
+# provenance. The first result of the Snakemake report (category "Results"; `aclnet report-landing` makes
+# results/report.html open on it).
+
+
+rule page:
+    input:
+        TABLES,
+        FIGURES,
+        outputs_under(plan.TRAIN_ROOT, plan.EVAL_ROOT),
+    output:
+        report(plan.PAGE, caption="../report/page.rst", category="Results"),
+    log:
+        "results/logs/page.log",
+    benchmark:
+        "results/benchmarks/page.tsv"
+    params:
+        reads=reads("page"),
+    threads: 1
+    resources:
+        mem_mb=COMPUTE["mem_mb"],
+        gpu=0,
+    conda:
+        CONDA_ENV
+    shell:
+        shell_of("page")
