@@ -33,10 +33,12 @@ EVAL_DIR = f"{EVAL_ROOT}/{RUN_SUBDIR}/{{split}}"
 COMPLEXITY = COMPLEXITY_DIR + "/{model}.json"
 LATENCY = LATENCY_DIR + "/{model}.json"
 CHECKPOINT = TRAIN_DIR + "/best.pt"
+RUN_RECORD = TRAIN_DIR + "/run.json"  # holds the operating point that `aclnet evaluate --run-record` scores
 
 # The paper's tables: track -> (file stem, table number). The tracks are fixed because each feeds one table.
 PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
 DIFFERENCES = "differences"  # S* − S and T − S with intervals, every track: written with the paper tables
+OPERATING_POINT = "operating_point"  # the binary metrics at each run's operating point, every track: likewise
 TRACKS = tuple(PAPER_TABLES)
 ROLES = ("teacher", "student")  # params `models.<role>`; complexity and latency are measured per role's model
 STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
@@ -105,7 +107,7 @@ _LAUNCHER = {"launcher": "compute.launcher"}
 # a finished run found there is trained again, since the DAG reruns a training only when its inputs changed.
 _TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track} "
           "--restart-finished")
-_TRAIN_READS = ("train", "models.%s", "tracks.{track}.train")  # + compute.launcher (a value)
+_TRAIN_READS = ("train", "models.%s", "tracks.{track}.train", "operating_point")  # + compute.launcher (a value)
 
 
 def _train(name: str, role: str, kd: str, extra: str = "", extra_read: str = "") -> Stage:
@@ -132,7 +134,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
         "aclnet predict --checkpoint {checkpoint} --dataset {data} --split {split} --out {pred} "
         "--protocol {protocol} --batch-size {batch_size}",
         "aclnet evaluate --pred {pred} --gt {data} --split {split} --out {out}/metrics.json "
-        "--curves {out}/curves.csv --per-image {out}/per_image.csv --workers {workers}",
+        "--curves {out}/curves.csv --per-image {out}/per_image.csv --workers {workers} --run-record {record}",
     ), (), ("predict", "evaluate"),
         EVAL_DIR, EVAL_OUTPUTS,
         {"protocol": "predict.protocol", "batch_size": "predict.batch_size", "workers": "evaluate.workers"},
@@ -268,7 +270,7 @@ def output_paths(stage: Stage, **fields: Any) -> list[tuple[str, Output]]:
 
 
 # Fields that follow from others when a caller leaves them out.
-DERIVED = {"data": PREPARED, "checkpoint": CHECKPOINT, "pred": PREDICT_DIR}
+DERIVED = {"data": PREPARED, "checkpoint": CHECKPOINT, "pred": PREDICT_DIR, "record": RUN_RECORD}
 
 
 def job_fields(stage: Stage, **fields: Any) -> dict[str, Any]:
@@ -325,7 +327,7 @@ def table_stems(params: dict) -> list[str]:
     """The files the tables stage writes (csv + md each): one paper table per track, the differences table,
     ablations if any."""
     stems = [PAPER_TABLES[track][0] for track in params["tracks"] if track in PAPER_TABLES]
-    stems += [DIFFERENCES] if stems else []
+    stems += [DIFFERENCES, OPERATING_POINT] if stems else []
     stems += [f"ablation_{track}" for track in params["tracks"] if params["ablations"]]
     return stems + (["table3_kd_methods"] if kd_methods(params) else [])
 
