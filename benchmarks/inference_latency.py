@@ -11,7 +11,9 @@
   fp32 maps on the timing inputs; otherwise reported as rejected.
 
 Every fp32 back end prints its max abs difference from eager fp32's maps (the export's tolerance: 1e-4).
-Warm-up calls are excluded; ms/image is the median and p90 over the timed calls; the thread count and the
+The fp32 back ends are timed interleaved, one call of each in turn, so that load from other processes on a
+shared machine hits them alike (it still slows PyTorch's thread pool more than the others'). Warm-up calls
+are excluded; ms/image is the median and p90 over the timed calls; the thread count and the
 CPU are printed. It ends with the ratios S against T (per back end) and every back end against eager fp32
 (per model), and checks the targets: the deploy runtime (OpenVINO f32) >= 2x eager fp32 for ACLNet-S within
 1e-4; S >= 5x faster than T. --profile adds the top operators of PyTorch eager and of onnxruntime for
@@ -66,53 +68,79 @@ def session(path: Path, threads: int, profile_prefix: str | None = None) -> ort.
 
 
 def bench_model(name: str, graph: SaliencyGraph, workdir: Path, args: argparse.Namespace) -> dict[str, dict]:
-    """Every back end for one model: {backend: summary}; also the ONNX paths for --profile."""
+    """Every back end for one model: {backend: summary}. The fp32 back ends are timed interleaved (one call
+    of each in turn, ``round_robin``), so load from other processes hits them alike."""
     gen = torch.Generator().manual_seed(0)
     inputs = [torch.randn(1, 3, SIZE, SIZE, generator=gen)]
     if graph.is_rgbd:
         inputs.append(torch.rand(1, 1, SIZE, SIZE, generator=gen))
     feeds = dict(zip(input_names(graph.is_rgbd), (t.numpy() for t in inputs)))
-    out: dict[str, dict] = {}
     with torch.inference_mode():
-        out["eager fp32"] = summarise(time_calls(lambda: graph(*inputs), args.warmup, args.iters))
         reference = graph(*inputs).numpy()
-        if bf16_supported():
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                out["eager bf16"] = summarise(time_calls(lambda: graph(*inputs), args.warmup, args.iters))
-                out["eager bf16"]["mae_vs_fp32"] = float(np.abs(graph(*inputs).float().numpy() - reference).mean())
-        else:
-            out["eager bf16"] = {"skipped": "no native bf16 on this CPU (AVX512-BF16/AMX)"}
-    out.update(bench_torch_variants(graph, inputs, reference, args))
+    calls = {"eager fp32": inference(lambda: graph(*inputs))}
+    skipped = torch_variants(graph, inputs, calls, args)
     fp32_path = workdir / f"{name}.onnx"
     export_onnx(graph, fp32_path, SIZE)
     fp32 = session(fp32_path, args.threads)
-    out["onnxruntime fp32"] = timed(lambda: fp32.run(None, feeds)[0], reference, args)
+    calls["onnxruntime fp32"] = lambda: fp32.run(None, feeds)[0]
     if installed("openvino"):
         openvino = OpenVinoModel(fp32_path, args.threads)
-        out[DEPLOY] = timed(lambda: openvino(feeds), reference, args)
+        calls[DEPLOY] = lambda: openvino(feeds)
     else:
-        out[DEPLOY] = {"skipped": "the openvino package is not installed"}
+        skipped[DEPLOY] = {"skipped": "the openvino package is not installed"}
+    out = round_robin(calls, reference, args)
+    out.update(skipped)
+    out["eager bf16"] = bench_bf16(graph, inputs, reference, args)
     out["onnxruntime int8 dynamic"] = bench_int8(fp32_path, workdir / f"{name}.int8.onnx", feeds, reference, args)
     return out
 
 
-def timed(call, reference: np.ndarray, args: argparse.Namespace) -> dict:
-    """Latency of ``call`` (which returns the maps) and the max abs difference of its maps from eager fp32's."""
-    result = summarise(time_calls(call, args.warmup, args.iters))
-    result["max_abs_vs_eager"] = float(np.abs(np.asarray(call(), np.float32) - reference).max())
+def inference(call):
+    """``call`` under torch.inference_mode, returning numpy maps."""
+    def run():
+        with torch.inference_mode():
+            return call().numpy()
+    return run
+
+
+def round_robin(calls: dict, reference: np.ndarray, args: argparse.Namespace) -> dict[str, dict]:
+    """Warm each call up, then time them in turn, ``args.iters`` rounds; each gets its latency summary and
+    the max abs difference of its maps from eager fp32's."""
+    for call in calls.values():
+        for _ in range(args.warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(args.iters):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    out = {}
+    for name, call in calls.items():
+        out[name] = summarise(times[name])
+        out[name]["max_abs_vs_eager"] = float(np.abs(np.asarray(call(), np.float32) - reference).max())
+    return out
+
+
+def bench_bf16(graph: SaliencyGraph, inputs: list[torch.Tensor], reference: np.ndarray,
+               args: argparse.Namespace) -> dict:
+    if not bf16_supported():
+        return {"skipped": "no native bf16 on this CPU (AVX512-BF16/AMX)"}
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        result = summarise(time_calls(lambda: graph(*inputs), args.warmup, args.iters))
+        result["mae_vs_fp32"] = float(np.abs(graph(*inputs).float().numpy() - reference).mean())
     return result
 
 
-def bench_torch_variants(graph: SaliencyGraph, inputs: list[torch.Tensor], reference: np.ndarray,
-                         args: argparse.Namespace) -> dict[str, dict]:
-    """The stronger PyTorch baselines: channels_last, and torch.compile (inductor, frozen weights) on it."""
-    out: dict[str, dict] = {}
+def torch_variants(graph: SaliencyGraph, inputs: list[torch.Tensor], calls: dict,
+                   args: argparse.Namespace) -> dict[str, dict]:
+    """Adds the stronger PyTorch baselines to ``calls``: channels_last, and torch.compile (inductor, frozen
+    weights) on it; returns those skipped, with why."""
     model = copy.deepcopy(graph).to(memory_format=torch.channels_last).eval()
     cl_inputs = [t.contiguous(memory_format=torch.channels_last) for t in inputs]
-    with torch.inference_mode():
-        out["eager fp32 channels_last"] = timed(lambda: model(*cl_inputs).numpy(), reference, args)
+    calls["eager fp32 channels_last"] = inference(lambda: model(*cl_inputs))
     if args.no_compile:
-        return out | {"torch.compile fp32": {"skipped": "--no-compile"}}
+        return {"torch.compile fp32": {"skipped": "--no-compile"}}
     import torch._inductor.config as inductor_config
 
     inductor_config.freezing = True  # weights become constants: conv/linear prepacked for oneDNN
@@ -121,14 +149,15 @@ def bench_torch_variants(graph: SaliencyGraph, inputs: list[torch.Tensor], refer
         with torch.no_grad():
             start = time.perf_counter()
             compiled(*cl_inputs)  # the compilation
-            seconds = time.perf_counter() - start
-            out["torch.compile fp32"] = timed(lambda: compiled(*cl_inputs).numpy(), reference, args)
-        out["torch.compile fp32"]["compile_s"] = round(seconds, 1)
+        print(f"  torch.compile: compiled in {time.perf_counter() - start:.0f} s", flush=True)
     except Exception as err:  # a compiler failure is reported, not fatal
-        out["torch.compile fp32"] = {"skipped": f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"}
-    finally:
-        inductor_config.freezing = False
-    return out
+        return {"torch.compile fp32": {"skipped": f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"}}
+
+    def run():
+        with torch.no_grad():
+            return compiled(*cl_inputs).numpy()
+    calls["torch.compile fp32"] = run
+    return {}
 
 
 def bench_int8(fp32_path: Path, int8_path: Path, feeds: dict, reference: np.ndarray,
