@@ -263,3 +263,18 @@ def test_predict_one_parser(exported_with_op, tmp_path: Path, capsys) -> None:
     assert aclnet(["predict", "--checkpoint", str(ckpt), "--rgb-dir", str(rgb_dir), "--out", str(tmp_path / "x"),
                    "--runtime", "openvino"]) == 2
     assert "use it with --onnx" in capsys.readouterr().err
+
+
+def test_openvino_compiles_once_per_shape_and_matches_onnxruntime(exported_with_op) -> None:
+    from aclnet_kd.deploy.runtimes import OnnxRuntimeModel, OpenVinoModel, default_runtime
+
+    _, onnx_path, _ = exported_with_op
+    assert default_runtime() == "openvino"  # installed with the package: the default
+    openvino, ort_model = OpenVinoModel(onnx_path, threads=1), OnnxRuntimeModel(onnx_path, threads=1)
+    rng = np.random.default_rng(0)
+    for shape in ((1, 3, 64, 64), (2, 3, 96, 128), (1, 3, 64, 64)):
+        feeds = {"rgb": rng.standard_normal(shape).astype(np.float32)}
+        got = openvino(feeds)
+        assert got.shape == (shape[0], 1, *shape[2:])
+        assert np.abs(got - ort_model(feeds)).max() <= 1e-4  # f32 inference precision, not bf16
+    assert len(openvino.compiled) == 2  # the third call reused the first shape's compiled model
