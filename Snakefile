@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from aclnet_kd.config import validate_params
+from aclnet_kd.config import select_tracks, validate_params
 from aclnet_kd.errors import AclnetError
 
 min_version("8.20")
@@ -18,6 +18,7 @@ try:
     validate_params(config)  # the same check, and message, as every `aclnet` command (aclnet_kd.config)
 except AclnetError as err:
     raise WorkflowError(str(err)) from None
+config["tracks"] = select_tracks(config)["tracks"]  # params only_tracks (as load_params does)
 
 include: "workflow/rules/common.smk"
 # One file per stage (its rule(s)); a new stage's file is picked up here without an edit.

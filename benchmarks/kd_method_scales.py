@@ -5,7 +5,9 @@ stage features s1..s4.
 One batch through the student (Shunted-T) and the frozen teacher (Shunted-B), both at random
 initialisation, on SYNTHETIC inputs (the set-up of ``kd_term_scales.py``: random images, one random disc as
 GT). The terms: the label loss; ``response`` (BCE, and KL at T = 4) on the side logits; ``fitnet`` (random
-1x1 adapters) and ``at`` (beta = 1000) on s1..s4; CLD, MGMD and ATD at weight 1, as released.
+1x1 adapters) and ``at`` (beta = 1000) on s1..s4; CLD, MGMD and ATD at weight 1, as released; the
+dense-prediction baselines ``cwd`` (tau 1, on the decoder features am1..am4 and, ``cwd_logits``, on the side
+logits) and ``cirkd`` (pixel-to-region on am1 against a fresh random region bank, with this batch's regions).
 
     python benchmarks/kd_method_scales.py [--size 256] [--batch 6] [--small]
 
@@ -40,7 +42,10 @@ def main() -> None:
     args = parser.parse_args()
     student_out, teacher_out, gt, header = forward_pair(args)
     terms = {"label": LabelLoss()(student_out.side_logits, gt), **classic_terms(student_out, teacher_out),
-             **DistillationLoss({"cld": 1.0, "mgmd": 1.0, "atd": 1.0})(student_out, teacher_out)}
+             **DistillationLoss({"cld": 1.0, "mgmd": 1.0, "atd": 1.0})(student_out, teacher_out),
+             **DistillationLoss({"cwd": 1.0, "cirkd": 1.0})(student_out, teacher_out, gt),
+             "cwd_logits": DistillationLoss({"cwd": 1.0}, options={"cwd_on": "side_logits"})(
+                 student_out, teacher_out)["cwd"]}
     print(header)
     print_norms(gradient_norms(terms, student_out))
 

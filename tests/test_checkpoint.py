@@ -43,8 +43,17 @@ def test_missing_and_garbage_files(tmp_path):
     with pytest.raises(AclnetError, match="no such checkpoint"):
         safe_load(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(AclnetError, match="junk.pt"):
+    with pytest.raises(AclnetError, match="junk.pt: not a torch checkpoint") as info:
         safe_load(tmp_path / "junk.pt")
+    assert "pickled" not in str(info.value)   # random bytes are not reported as pickled code
+    (tmp_path / "random.pt").write_bytes(bytes(range(7, 256)) * 4)
+    with pytest.raises(AclnetError, match="random.pt: not a torch checkpoint.*corrupt or of another kind"):
+        safe_load(tmp_path / "random.pt")
+    atomic_save({"w": torch.zeros(1000)}, tmp_path / "whole.pt")
+    data = (tmp_path / "whole.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(AclnetError, match="cut.pt: .*truncated"):
+        safe_load(tmp_path / "cut.pt")
 
 
 def test_failed_save_keeps_the_old_file(tmp_path):

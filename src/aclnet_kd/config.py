@@ -57,7 +57,18 @@ def load_params(paths: list[str | os.PathLike] | str | os.PathLike, validate: bo
         params = deep_merge(params, load_yaml(path))
     if validate:
         validate_params(params, " + ".join(str(p) for p in paths))
+        params = select_tracks(params)
     return params
+
+
+def select_tracks(params: dict) -> dict:
+    """``params`` with ``tracks`` cut down to ``only_tracks`` when that optional key is set (a rail-only
+    preset, config/decisive.yaml: a deep merge cannot delete a track). Call it after validation, which
+    sees both tracks; every command (load_params) and the Snakefile see the same cut."""
+    only = params.get("only_tracks")
+    if not only:
+        return params
+    return {**params, "tracks": {track: spec for track, spec in params["tracks"].items() if track in only}}
 
 
 def _is_number(text: str) -> bool:

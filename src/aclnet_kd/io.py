@@ -20,6 +20,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,23 @@ def staged_dir(target: str | os.PathLike, merge: bool = False) -> Iterator[Path]
         raise
 
 
+def _check_torch_container(path: Path) -> None:
+    """Refuse what is neither torch.save's zip archive nor its legacy pickle format, naming the cause, so
+    that random bytes are not reported as "pickled code" by the unpickler that would otherwise read them."""
+    if zipfile.is_zipfile(path):
+        return
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:1] == b"\x80":          # pickle's PROTO opcode: the legacy (pre-1.6) torch.save format
+        return
+    if head == b"PK\x03\x04":
+        raise AclnetError(f"{path}: not a readable torch checkpoint: a zip archive without its end (the file "
+                          f"is truncated, e.g. an interrupted copy or download; {path.stat().st_size} bytes)")
+    what = "the file is empty" if not head else f"it starts with bytes {head!r}"
+    raise AclnetError(f"{path}: not a torch checkpoint: neither the zip archive torch.save writes nor the legacy "
+                      f"pickle format ({what}); the file is corrupt or of another kind")
+
+
 def safe_load(path: str | os.PathLike) -> Any:
     """Load a torch file with ``weights_only=True`` on the CPU, with clear errors naming ``path``."""
     import torch
@@ -106,6 +124,7 @@ def safe_load(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
         raise AclnetError(f"{path}: no such checkpoint file")
+    _check_torch_container(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -125,3 +125,35 @@ def test_bad_params_keys_are_named(tmp_path):
             prepare.add_arguments(parser)
             prepare.main(parser.parse_args(["--params", str(params), "--dataset", name, "--out", str(tmp_path / name)]))
         assert not (tmp_path / name).exists()
+
+
+def test_entries_named_like_images_are_named_for_what_they_are(tmp_path, folders):
+    """A folder, a broken link and a link loop named like an image: each is named, not "no matching RGB"."""
+    root = folders.rail(tmp_path / "raw", STEMS)
+    (root / "train" / "rgb" / "b.bmp").unlink()
+    (root / "train" / "rgb" / "b.bmp").mkdir()                                # a folder named rgb/b.bmp
+    (root / "train" / "rgb" / "c.bmp").unlink()
+    (root / "train" / "rgb" / "c.bmp").symlink_to("c.bmp")                    # a link to itself
+    (root / "test" / "d" / "t1.tiff").unlink()
+    (root / "test" / "d" / "t1.tiff").symlink_to("gone.tiff")                 # a broken link
+    error = _fails(root, tmp_path / "out", "train/rgb/b.bmp: is a folder, not an image file",
+                   "train/rgb/c.bmp: symbolic link loop", "test/d/t1.tiff: broken symbolic link")
+    wrong = [p for p in error.problems if "no matching RGB" in p.what or "no matching depth" in p.what]
+    assert len(wrong) == 3   # the stems still lack a counterpart, said beside the real cause
+    assert {Path(p.path).name for p in error.problems if "image file" in p.what} == {"b.bmp", "c.bmp", "t1.tiff"}
+
+
+def test_flat_depth_is_warned_and_counted_with_greyscale_rgb(tmp_path, folders, capsys):
+    root = folders.rail(tmp_path / "raw", STEMS, bits=16)
+    for stem, bits in (("a", np.uint16), ("t2", np.uint16)):
+        split = "train" if stem == "a" else "test"
+        folders.write_image(root / split / "d" / f"{stem}.tiff", np.full((30, 40), 1234, bits))
+    out = tmp_path / "out"
+    assert cli.main(["prepare", "--layout", "rail", "--root", str(root), "--out", str(out),
+                     "--cache-size", "16"]) == 0
+    printed = capsys.readouterr()
+    assert "flat depth maps: 2, greyscale RGB files: 5" in printed.out   # the fixture's RGB is grey
+    for name in ("train/d/a.tiff", "test/d/t2.tiff"):
+        assert re.search(rf"warning: \S*{name}: depth map is constant", printed.err), printed.err
+    meta = (out / "meta.json").read_text()
+    assert '"train/d/a.tiff"' in meta and '"grey_rgb": 5' in meta

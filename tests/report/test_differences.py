@@ -66,3 +66,33 @@ def test_not_converged_is_flagged():
 def test_plan_declares_the_file():
     assert DIFFERENCES in table_stems({"tracks": {"rail": {}}, "ablations": {}})
     assert table_stems({"tracks": {}, "ablations": {}}) == []
+
+
+def test_rows_carry_mde_and_the_verdict_on_the_papers_claim():
+    # rail test, paper S* − S on Sm: 0.856 − 0.842 = +0.014.
+    # S* − S per seed 0.05, 0.06, 0.07: interval [0.035159, 0.084841] does not hold +0.014 -> "claim excluded";
+    # MDE(sd 0.01, n 3). T − S: 0.9 − (0.70, 0.71, 0.72) = 0.20, 0.19, 0.18, interval 0.19 ± 0.024841; the paper's
+    # T − S on Sm is 0.891 − 0.842 = 0.049 -> also excluded. With S* − S = 0.00, 0.03, −0.01 (mean 0.006667, sd
+    # 0.020817, half 4.302653 × 0.020817 / sqrt 3 = 0.051713) the claim +0.014 is inside -> "consistent".
+    from aclnet_kd.report.differences import DIFFERENCE_COLUMNS
+    from aclnet_kd.report.stats import CLAIM_CONSISTENT, CLAIM_EXCLUDED, minimum_detectable_effect
+
+    reported = load_reported()
+    table = reported[reported["table"] == "I"]
+    s = result("student", {0: 0.70, 1: 0.71, 2: 0.72})
+    runs = {"teacher": result("teacher", {0: 0.9}), "student": s,
+            "student_kd": result("student_kd", {0: 0.75, 1: 0.77, 2: 0.79})}
+    rows = differences("rail", runs, ["test"], table)
+    assert set(rows[0]) == set(DIFFERENCE_COLUMNS)
+    sm = {r["comparison"]: r for r in rows if r["metric"] == "Sm"}
+    assert sm["S* − S"]["paper"] == pytest.approx(0.014) and sm["S* − S"]["vs_paper"] == CLAIM_EXCLUDED
+    assert sm["S* − S"]["mde"] == pytest.approx(minimum_detectable_effect(0.01, 3), rel=1e-6)
+    assert sm["T − S"]["vs_paper"] == CLAIM_EXCLUDED
+    runs["student_kd"] = result("student_kd", {0: 0.70, 1: 0.74, 2: 0.71})
+    close = next(r for r in differences("rail", runs, ["test"], table)
+                 if r["comparison"] == "S* − S" and r["metric"] == "Sm")
+    assert close["ci_low"] < 0.014 < close["ci_high"] and close["vs_paper"] == CLAIM_CONSISTENT
+    md = differences_markdown(rows, 3, synthetic=True)
+    assert "| MDE | vs paper |" in md and "claim excluded" in md and "80% power" in md
+    n1 = differences("rail", {k: result(k, {0: 0.8}) for k in ("teacher", "student", "student_kd")}, ["test"], table)
+    assert {r["vs_paper"] for r in n1} == {"—"} and {r["mde"] for r in n1} == {None}

@@ -70,9 +70,19 @@ def test_table3_golden_numbers_ranking_and_verdicts(tmp_path: Path) -> None:
     assert rows.loc["kd_response", "Sm"] == pytest.approx(0.75) and rows.loc["kd_response", "Sm:std"] == pytest.approx(0.01)
     assert rows.loc["kd_at", "seconds_per_epoch"] == pytest.approx(13.0)  # 12, 13, 14
     assert rows.loc["student", "dSm:verdict"] == "baseline"
+    # mde (Sm): MDE(sd, n = 3) of the paired differences; vs_paper: ACLNet-S* only, against the paper's
+    # rail S* − S = 0.856 − 0.842 = +0.014; student_kd − student = 0.02 at every seed (sd 0): [0.02, 0.02] excludes it
+    from aclnet_kd.report.stats import minimum_detectable_effect
+
+    assert rows.loc["kd_response", "mde"] == pytest.approx(minimum_detectable_effect(0.01, 3), rel=1e-5)  # %.6g
+    assert rows.loc["student_kd", "paper"] == pytest.approx(0.014)
+    assert rows.loc["student_kd", "vs_paper"] == "claim excluded" and rows.loc["student_kd", "mde"] < 1e-9
+    assert rows.loc["kd_response", "vs_paper"] == rows.loc["student", "vs_paper"] == "—"
+    assert pd.isna(rows.loc["student", "mde"]) and pd.isna(rows.loc["kd_cld", "mde"])
     md = (tmp_path / "tables" / "table3_kd_methods.md").read_text()
     assert "+0.040 [+0.015, +0.065]" in md and "label + response KD" in md and "SYNTHETIC" in md
     assert "(ablation, seed 0 only)" in md
+    assert "| MDE (Sm) | vs paper (Sm) |" in md and "80% power" in md and "claim excluded" in md
 
 
 def test_no_table3_without_kd_methods(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def test_distillation_runs_two_optimizer_steps(kd_run, teacher_ckpt):
 def test_run_records_kd_switches(kd_run):
     record = json.loads((kd_run["out"] / "run.json").read_text())
     assert record == kd_run["record"]
-    assert record["kd"] is True and record["kd_weights"] == {"label": 1.0, "cld": 1.0, "mgmd": 0.5, "atd": 1.0, "response": 0.0, "fitnet": 0.0, "at": 0.0}
+    assert record["kd"] is True and record["kd_weights"] == {"label": 1.0, "cld": 1.0, "mgmd": 0.5, "atd": 1.0, "response": 0.0, "fitnet": 0.0, "at": 0.0, "cwd": 0.0, "cirkd": 0.0}
     assert record["train_kd_modules"] is True and record["atd_teacher_fix"] is True
     assert record["synthetic"] is True and record["dataset"] == "tiny-rail"
     assert (record["device"], record["precision"], record["world_size"]) == ("cpu", "fp32", 1)

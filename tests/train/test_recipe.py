@@ -65,7 +65,7 @@ def test_kd_weights_flag_overrides_params(params):
     assert weights == {"cld": 1.0, "mgmd": 0.0, "atd": 0.0}
     recipe = resolve_recipe(params, "student", kd=True, kd_weights_override=weights)
     assert recipe.kd_weights == {"label": 1.0, "cld": 1.0, "mgmd": 0.0, "atd": 0.0,  # the paper's terms
-                                 "response": 0.0, "fitnet": 0.0, "at": 0.0}  # the classic ones: off in params
+                                 "response": 0.0, "fitnet": 0.0, "at": 0.0, "cwd": 0.0, "cirkd": 0.0}  # off in params
     for bad in ("cld", "kl=1", "cld=x", "atd=-1", ""):
         with pytest.raises(AclnetError, match="--kd-weights"):
             parse_kd_weights(bad)

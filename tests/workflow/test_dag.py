@@ -31,6 +31,14 @@ CASES = {
 }
 
 
+def _smoke_kd_methods() -> list[str]:
+    import yaml
+
+    from conftest import REPO_ROOT
+
+    return list(yaml.safe_load((REPO_ROOT / "config/smoke.yaml").read_text())["kd_methods"])
+
+
 def _light_copy(tmp_path, preset, edit):
     from conftest import REPO_ROOT
     files = LIGHT_FILES + [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
@@ -61,11 +69,15 @@ def test_same_commands(both):
     assert set(snake) - set(dvc) == set(), f"{case}: Snakemake jobs missing from dvc.yaml"
     assert set(dvc) - set(snake) == set(), f"{case}: dvc.yaml stages missing from the Snakefile"
     if case == "seeds+ablations":
-        # 2 tracks x (teacher + 2 student runs x 3 seeds + 3 ablations + 3 smoke kd_methods x 3 seeds) trainings
-        assert sum(cmd.split()[1] == "train" for cmd in snake) == 2 * (1 + 6 + 3 + 9)
+        # 2 tracks x (teacher + 2 student runs x 3 seeds + 3 ablations + M smoke kd_methods x 3 seeds) trainings
+        methods = len(_smoke_kd_methods())
+        assert methods == 5  # response, fitnet, at, cwd, cirkd
+        assert sum(cmd.split()[1] == "train" for cmd in snake) == 2 * (1 + 6 + 3 + 3 * methods)
         assert sum("--kd-method kd_fitnet" in cmd for cmd in snake) == 2 * 3
-        # (1 + 6 + 3 + 9) models x (1 rail split + 4 sod splits)
-        assert sum(cmd.split()[1] == "predict" for cmd in snake) == 19 * 5
+        assert sum("--kd-method kd_cwd" in cmd for cmd in snake) == sum("--kd-method kd_cirkd" in cmd for cmd in snake)
+        assert sum("--kd-method kd_cirkd" in cmd for cmd in snake) == 2 * 3
+        # (1 + 6 + 3 + 3 M) models x (1 rail split + 4 sod splits)
+        assert sum(cmd.split()[1] == "predict" for cmd in snake) == (10 + 3 * methods) * 5
 
 
 def test_same_stage_kinds(both):
@@ -160,3 +172,41 @@ def test_code_deps_cover_what_each_command_imports(both):
         needed.discard("src/aclnet_kd/__init__.py")
         missing = needed - _source_files(code)
         assert not missing, f"{stage['name']}: code deps {code} leave out {sorted(missing)}"
+
+
+def test_dvc_status_plans_a_fresh_clone(both):
+    """What docs/workflow.md offers instead of `dvc repro --dry` before the first run: `dvc status` lists every
+    stage of a repository where nothing has run yet, and exits 0."""
+    from conftest import BIN_DIR, run
+
+    _, _, stages, repo = both
+    out = run([str(BIN_DIR / "dvc"), "status"], repo, timeout=120).stdout
+    listed = {line.rstrip(":") for line in out.splitlines() if line and not line[0].isspace()}
+    assert {stage["name"] for stage in stages} <= listed, out
+
+
+def test_decisive_preset_validates_and_plans_rail_jobs_only(tmp_path):
+    """config/decisive.yaml (issue 25): params only_tracks cuts the DAG to the rail track, for every command
+    (load_params) and for Snakemake alike; its seeds come from the power analysis (stats.decisive_seeds)."""
+    import math
+
+    from scipy import stats
+
+    from conftest import REPO_ROOT
+    from aclnet_kd.config import load_params
+    from aclnet_kd.report.stats import decisive_seeds
+
+    params = load_params([REPO_ROOT / "params.yaml", REPO_ROOT / "config/decisive.yaml"])
+    assert list(params["tracks"]) == ["rail"]
+    demo_sd = 0.0205 * math.sqrt(3) / stats.t.ppf(0.975, 2)  # the demo's rail S* − S interval, [−0.020, +0.021]
+    assert params["seeds"] == list(range(decisive_seeds(demo_sd, 0.014)))
+    files = LIGHT_FILES + ["config/decisive.yaml"] + [str(p.relative_to(REPO_ROOT))
+                                                       for p in (REPO_ROOT / "workflow").rglob("*") if p.is_file()]
+    repo = copy_repo(tmp_path / "repo", preset=None, files=files)
+    jobs = snakemake_jobs(repo, ["--configfile", "config/decisive.yaml"])
+    tracks = {job["wildcards"].get("track") for job in jobs} - {None}
+    assert tracks == {"rail"}
+    assert not any("sod" in path for job in jobs for path in job["output"] + job["input"])
+    trainings = [job["cmd"] for job in jobs if job["cmd"] and " train " in f" {job['cmd']} "]
+    assert len(trainings) == 1 + 2 * len(params["seeds"])  # the teacher, then S and S* at every seed
+    assert all("--params config/decisive.yaml" in cmd for cmd in trainings)

@@ -13,6 +13,29 @@ from aclnet_kd.workflow import plan
 
 RUN_STARTED_NS = time.time_ns()  # outputs newer than this were written by this run (onsuccess)
 
+
+def _lift_dead_lock() -> None:
+    """After a kill, the same command carries on: a lock that no live run holds is lifted with Snakemake's
+    own `--unlock` before Snakemake takes its lock (aclnet_kd.workflow.locks). A live run in this folder is
+    left alone, and Snakemake refuses the second run as usual. Jobs that Snakemake spawns run with --nolock."""
+    from aclnet_kd.workflow.locks import live_holders
+
+    # Snakemake keeps its lock files here; nothing there (the common case) means nothing to check.
+    if {"--nolock", "--unlock"} & set(sys.argv) or not any(Path(".snakemake", "locks").glob("*")):
+        return
+    holders = live_holders(".")
+    if holders:
+        print(f"snakemake: this folder is locked by a run still going: {holders} (pid, program)", file=sys.stderr)
+        return
+    print("snakemake: lifting the lock of a run that is no longer running (killed?); its trainings resume "
+          "from last.pt", file=sys.stderr)
+    snakefile = os.path.join(workflow.basedir, "Snakefile")
+    subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--snakefile", snakefile, "--cores", "1"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+_lift_dead_lock()
+
 # params.yaml, then each `--configfile` preset in order: the same list every `aclnet` command is given, so a
 # stage sees exactly the params this DAG was built from.
 PARAMS_FILES = ["params.yaml"]
@@ -72,11 +95,12 @@ WILDCARDS = {name: f"{{wildcards.{name}}}" for name in ("track", "seed", "split"
 
 
 def shell_of(stage: str, **fields) -> str:
-    """The shell line of ``stage``: the plan's commands, each logged to {log}."""
+    """The shell line of ``stage``: the plan's commands, each appending to {log} (a killed attempt's lines
+    stay, before the resumed one's "resumed from ...")."""
     spec = plan.STAGES[stage]
     values = {name: plan.get_key(config, key) for name, key in spec.values.items()}
     commands = plan.command(spec, **{"params": PARAMS, **values, **WILDCARDS, **fields})
-    return " && ".join(f"{cmd} {'>' if i == 0 else '>>'} {{log}} 2>&1" for i, cmd in enumerate(commands))
+    return " && ".join(f"{cmd} >> {{log}} 2>&1" for cmd in commands)
 
 
 def outputs_of(stage: str, **fields) -> list:
@@ -97,11 +121,13 @@ def train_outputs(stage: str, run: str) -> list:
     files = outputs_of(stage, track="{track}", run=run, seed="{seed}")
     # config.yaml is the resolved recipe of the run: it goes into the HTML report.
     config_yaml = plan.fill(f"{plan.TRAIN_DIR}/config.yaml", track="{track}", run=run, seed="{seed}")
-    # last.pt is update(): Snakemake leaves it in place when the job (re)starts, so that a training preempted
-    # or killed past its runtime resumes from it (profiles/slurm keeps a failed job's outputs: keep-incomplete).
-    last_pt = plan.fill(f"{plan.TRAIN_DIR}/last.pt", track="{track}", run=run, seed="{seed}")
+    # last.pt and train.log are update(): Snakemake leaves them in place when the job (re)starts, so that a
+    # training preempted or killed resumes from last.pt and appends to the killed attempt's log (the default
+    # profile reruns incomplete jobs; profiles/slurm keeps a failed job's outputs: keep-incomplete).
+    kept = {plan.fill(f"{plan.TRAIN_DIR}/{name}", track="{track}", run=run, seed="{seed}")
+            for name in ("last.pt", "train.log")}
     return [report(path, caption="../report/config.rst", category="Configuration", subcategory="{track}")
-            if path == config_yaml else update(path) if path == last_pt else path for path in files]
+            if path == config_yaml else update(path) if path in kept else path for path in files]
 
 
 def train_log(run: str, kind: str = "logs") -> str:

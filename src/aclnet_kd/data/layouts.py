@@ -11,6 +11,7 @@ problem reported by name; the caller decides what to do with the list.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -54,10 +55,30 @@ def _find_dir(parent: Path, name: str) -> Path | None:
     return None
 
 
+def _not_a_file(path: Path) -> str | None:
+    """Why an entry named like an image is not one (a folder, a broken link or a link loop), else None."""
+    if path.is_file():
+        return None
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "symbolic link loop, not an image file"
+        except OSError:
+            return f"broken symbolic link (to '{os.readlink(path)}'), not an image file"
+    if path.is_dir():
+        return "is a folder, not an image file"
+    return "not a regular file"
+
+
 def _images_by_stem(folder: Path, problems: list[Problem]) -> dict[str, Path]:
     by_stem: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        why = _not_a_file(path)
+        if why is not None:   # named like an image: say what it really is, not "no matching RGB"
+            problems.append(Problem(str(path), why))
             continue
         if path.stem in by_stem:
             problems.append(Problem(str(path), f"stem '{path.stem}' appears twice in this folder "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,10 @@ def write_prepared(spec: PrepareSpec, splits: dict[str, list[CheckedSample]], ro
         "val_size": spec.val_size, "seed": spec.seed, "root": str(root), "extra_train": list(spec.extra_train),
         "resize": "rgb bilinear, depth and gt nearest", "gt_threshold": 128,
     }
+    # Usable but worth a look: a constant depth map gives the teacher nothing; a greyscale RGB file is common.
+    samples = [s for split_samples in splits.values() for s in split_samples]
+    meta["flat_depth"] = [s.files.depth.relative_to(root).as_posix() for s in samples if s.flat_depth]
+    meta["grey_rgb"] = sum(s.grey_rgb for s in samples)
     if spec.synthetic:
         meta["generator"] = {"image_size": spec.image_size, "num_train": spec.num_train, "num_test": spec.num_test}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -227,6 +232,7 @@ def prepare_dataset(spec: PrepareSpec, out_dir: str | Path, raw_out: str | Path 
 
 # ---- CLI ----
 
+MAX_WARNED = 20   # flat depth maps named one per line; meta.json lists them all
 DIRECT_OPTIONS = ("cache_size", "val_size", "seed", "depth_polarity", "depth_scale", "size_rule", "test_sets")
 
 
@@ -275,7 +281,14 @@ def main(args: argparse.Namespace) -> int:
     meta = prepare_dataset(spec, args.out, args.raw_out, workers=args.workers)
     counts = ", ".join(f"{split} {count}" for split, count in meta["splits"].items())
     label = " (SYNTHETIC)" if meta["synthetic"] else ""
-    print(f"prepared {meta['name']}{label} -> {args.out}: {counts}; cache {meta['cache_size']}px")
+    print(f"prepared {meta['name']}{label} -> {args.out}: {counts}; cache {meta['cache_size']}px; "
+          f"flat depth maps: {len(meta['flat_depth'])}, greyscale RGB files: {meta['grey_rgb']}")
+    for path in meta["flat_depth"][:MAX_WARNED]:
+        print(f"warning: {Path(meta['root']) / path}: depth map is constant (one value everywhere); the "
+              "teacher gets no depth cue from this sample", file=sys.stderr)
+    if len(meta["flat_depth"]) > MAX_WARNED:
+        print(f"warning: ... and {len(meta['flat_depth']) - MAX_WARNED} more flat depth maps (meta.json: "
+              "flat_depth lists them all)", file=sys.stderr)
     if args.preview:
         from aclnet_kd.data.preview import write_contact_sheet
         write_contact_sheet(open_prepared(args.out), args.preview)

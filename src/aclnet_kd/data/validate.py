@@ -32,6 +32,8 @@ class CheckedSample:
     rgb_sha256: str
     depth_sha256: str
     gt_sha256: str
+    flat_depth: bool = False   # one value everywhere: usable, but the teacher learns nothing from it
+    grey_rgb: bool = False     # the three channels are equal (a greyscale file): accepted, counted
 
 
 class ValidationError(AclnetError):
@@ -81,7 +83,10 @@ def check_sample(files: SampleFiles, depth_scale: str, size_rule: str
                                 f"{gt_size[0]}x{gt_size[1]}: {rule}"))
     if problems:
         return None, problems
-    return CheckedSample(files, gt_size[0], gt_size[1], shas["rgb"], shas["depth"], shas["gt"]), []
+    depth, rgb = decoded["depth"], decoded["rgb"]
+    flat = bool(depth.min() == depth.max())
+    grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    return CheckedSample(files, gt_size[0], gt_size[1], shas["rgb"], shas["depth"], shas["gt"], flat, grey), []
 
 
 def validate_splits(splits: dict[str, list[SampleFiles]], *, depth_scale: str = "auto",

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from aclnet_kd.constants import LEVEL_CHANNELS
 from aclnet_kd.errors import AclnetError
 
-from .registry import KD_TERMS, REGISTRY, WEIGHT_KEYS, KDTerm
+from .registry import GT_FIELD, KD_TERMS, REGISTRY, WEIGHT_KEYS, KDTerm
 
 # `label` may sit beside the KD terms in params `kd.weights`; the trainer applies it to LabelLoss.
 ACCEPTED_WEIGHT_KEYS = WEIGHT_KEYS
@@ -115,9 +115,15 @@ class DistillationLoss(nn.Module):
                 raise ValueError(f"DistillationLoss: {who} {field}[{i}] has {f.shape[1]} channels, expected {c}")
         return list(feats)
 
-    def forward(self, student_out: Any, teacher_out: Any) -> dict[str, Tensor]:
+    def forward(self, student_out: Any, teacher_out: Any, gt: Tensor | None = None) -> dict[str, Tensor]:
+        """``gt`` (B, 1, S, S): the batch's ground truth, needed only by a term that consumes it (CIRKD)."""
         terms = self.active_terms
         fields = [f for f in ("side_logits", *_LEVEL_FIELDS) if any(f in REGISTRY[n].consumes for n in terms)]
         student = {f: self._levels(student_out, f, "student") for f in fields}
         teacher = {f: [t.detach() for t in self._levels(teacher_out, f, "teacher")] for f in fields}
+        needs_gt = [n for n in terms if GT_FIELD in REGISTRY[n].consumes]
+        if needs_gt and gt is None:
+            raise ValueError(f"DistillationLoss: {needs_gt} read the ground truth: pass gt")
+        if needs_gt:
+            student[GT_FIELD] = teacher[GT_FIELD] = [gt]
         return {name: self.weights[name] * self.get_submodule(name).distill(student, teacher) for name in terms}

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 # The model outputs a term may consume (fields of models.ACLNetOutput).
 OUTPUT_FIELDS = ("side_logits", "stage_feats", "decoder_feats")
+# Besides model outputs a term may read the batch's ground truth (CIRKD's regions): ``[gt]``, (B, 1, S, S).
+GT_FIELD = "gt"
 # How a term's own parameters (adapters, projections) are trained:
 #   "switch"  params `kd.train_kd_modules` decides (the release never optimises them: random init, frozen);
 #   "always"  optimised with the student whatever that switch says (e.g. a FitNet regressor);
@@ -43,7 +45,7 @@ class KDTerm:
     in_release: bool = False  # part of ACLNet-S* (the run `student_kd`) in the paper
 
     def __post_init__(self) -> None:
-        if not set(self.consumes) <= set(OUTPUT_FIELDS) or self.optimised not in OPTIMISED:
+        if not set(self.consumes) <= {*OUTPUT_FIELDS, GT_FIELD} or self.optimised not in OPTIMISED:
             raise ValueError(f"KDTerm {self.name!r}: consumes {self.consumes} / optimised {self.optimised!r}")
 
 
@@ -59,6 +61,11 @@ TERMS: tuple[KDTerm, ...] = (
     KDTerm("response", "response KD", "aclnet_kd.losses.response:build_term", ("side_logits",), "none"),
     KDTerm("fitnet", "FitNet", "aclnet_kd.losses.fitnet:build_term", ("stage_feats",), "always"),
     KDTerm("at", "AT", "aclnet_kd.losses.at:build_term", ("stage_feats",), "none"),
+    # Dense-prediction baselines (issue 25; docs/losses.md "Dense-prediction baselines"). CWD reads am1..am4 by
+    # default, the saliency logits with kd.options.cwd_on; CIRKD reads am1 and the GT (its regions).
+    KDTerm("cwd", "CWD", "aclnet_kd.losses.cwd:build_term", ("decoder_feats", "side_logits"), "none"),
+    KDTerm("cirkd", "CIRKD pixel-to-region", "aclnet_kd.losses.cirkd:build_term", ("decoder_feats", GT_FIELD),
+           "always"),
 )
 
 REGISTRY: dict[str, KDTerm] = {term.name: term for term in TERMS}

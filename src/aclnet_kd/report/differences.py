@@ -12,13 +12,21 @@ from typing import Any
 import pandas as pd
 
 from aclnet_kd.report.collect import RUN_LABELS, RunResults
-from aclnet_kd.report.formatting import fmt_interval, fmt_signed, markdown_table
-from aclnet_kd.report.stats import NO_INTERVAL, PairedDifference, difference_from_single, paired_difference
+from aclnet_kd.report.formatting import fmt, fmt_interval, fmt_signed, markdown_table
+from aclnet_kd.report.stats import (
+    MDE_ALPHA,
+    MDE_POWER,
+    NO_INTERVAL,
+    PairedDifference,
+    claim_verdict,
+    difference_from_single,
+    paired_difference,
+)
 from aclnet_kd.train.convergence import FRACTION, TOL
 from aclnet_kd.workflow.plan import DIFFERENCES  # noqa: F401  (the file stem: re-export)
 
 DIFFERENCE_COLUMNS = ["track", "comparison", "split", "metric", "n", "seeds", "mean", "ci_low", "ci_high",
-                      "confidence", "verdict", "paper", "not_converged"]
+                      "confidence", "verdict", "paper", "not_converged", "mde", "vs_paper"]
 TABLE_METRICS = ("Sm", "MAE", "maxF", "maxE")
 HIGHER_IS_BETTER = {"Sm": True, "MAE": False, "maxF": True, "maxE": True}
 CONFIDENCE = 0.95
@@ -36,6 +44,12 @@ RULE_NOTE = (
     "(above 0 for Sm, maxF, maxE; below 0 for MAE), \"loss\" when it is on the worse side, \"no detectable "
     f"difference\" when it contains 0. With n = 1 seed no interval can be given (\"{NO_INTERVAL}\")."
 )
+MDE_NOTE = (f"MDE: the smallest true difference that this two-sided paired t-test at α = {MDE_ALPHA:g} would detect "
+            f"with {MDE_POWER:.0%} power, given the observed sd of the per-seed differences and n (scipy's "
+            "noncentral t); a real effect smaller than it would usually be reported as \"no detectable difference\".")
+VS_PAPER_NOTE = ("vs paper: \"claim excluded\" when the paper's difference (the \"Paper\" column) lies outside our 95% "
+                 "interval, \"consistent with the claim\" when inside, — when the paper gives no such difference or "
+                 "n < 2 (on synthetic data this compares our stand-in study with the paper's real-data claim).")
 
 
 def per_seed(result: RunResults, split: str, key: str) -> dict[int, float]:
@@ -78,6 +92,8 @@ def differences(track: str, runs: dict[str, RunResults], splits: list[str], repo
                              "paper": paper_difference(reported, comparison, split, key),
                              "not_converged": "; ".join(flag_label(runs[r]) for r in (run_a, run_b)
                                                         if unconverged_seeds(runs[r]))})
+                rows[-1].update(mde=result.mde, vs_paper=claim_verdict(rows[-1]["paper"], result.ci_low,
+                                                                       result.ci_high))
     return rows
 
 
@@ -97,7 +113,8 @@ def differences_markdown(rows: list[dict[str, Any]], decimals: int, synthetic: b
     """differences.md: one table per comparison, the rule and the paper's claim in the footnotes."""
     data = " on SYNTHETIC data (the embedded stand-ins, not the paper's benchmarks)" if synthetic else ""
     text = f"### Does distillation help (S* − S)? Does depth help (T − S)?{data}\n\n"
-    header = ["Track", "Split", "Metric", "n", "Mean", "95% CI", "Verdict", "Paper", "Did not converge"]
+    header = ["Track", "Split", "Metric", "n", "Mean", "95% CI", "Verdict", "Paper", "Did not converge", "MDE",
+              "vs paper"]
     for comparison in COMPARISONS:
         chosen = [r for r in rows if r["comparison"] == comparison]
         if not chosen:
@@ -105,9 +122,10 @@ def differences_markdown(rows: list[dict[str, Any]], decimals: int, synthetic: b
             continue
         cells = [[r["track"], r["split"], r["metric"], str(r["n"]), fmt_signed(r["mean"], decimals),
                   fmt_interval(r["ci_low"], r["ci_high"], decimals), r["verdict"], fmt_signed(r["paper"], decimals),
-                  r["not_converged"] or "—"] for r in chosen]
+                  r["not_converged"] or "—", fmt(r["mde"], decimals), r["vs_paper"]] for r in chosen]
         text += f"**{comparison}**\n\n" + markdown_table(header, cells) + "\n\n"
-    notes = [RULE_NOTE, paper_claim_note(), NOT_CONVERGED_NOTE + "; the column names such runs."]
+    notes = [RULE_NOTE, paper_claim_note(), NOT_CONVERGED_NOTE + "; the column names such runs.", MDE_NOTE,
+             VS_PAPER_NOTE]
     return text + "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1)) + "\n"
 
 

@@ -153,7 +153,7 @@ def forward_losses(model: torch.nn.Module, is_rgbd: bool, rgb: torch.Tensor, dep
     if teacher is not None:
         with torch.no_grad():
             teacher_out = teacher(rgb, depth, return_all=True)
-        terms.update(kd_loss(out, teacher_out))
+        terms.update(kd_loss(out, teacher_out, gt))  # gt: for a term that reads it (CIRKD's regions)
     return terms
 
 
