@@ -16,7 +16,8 @@ from aclnet_kd.errors import AclnetError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("aclnet_kd.data.prepare", "generate or adapt a dataset, validate it and build its cache"),
     "train": ("aclnet_kd.train.cli", "train the teacher, the plain student or the distilled student"),
-    "predict": ("aclnet_kd.evaluate.predict", "write saliency maps from a checkpoint"),
+    "predict": ("aclnet_kd.deploy.predict_command", "write saliency maps or defect masks from a checkpoint or an "
+                "ONNX export"),
     "evaluate": ("aclnet_kd.evaluate.evaluate", "score saliency maps with PySODMetrics"),
     "external": ("aclnet_kd.evaluate.external", "measure a row readers bring (released weights or maps; params external)"),
     "export": ("aclnet_kd.deploy.export", "export a checkpoint to ONNX (sigmoid inside, JSON sidecar), verified"),
@@ -47,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aclnet: unknown command {command!r}\n\n{_top_level_help()}", file=sys.stderr)
         return 2
     module_name, help_text = SUBCOMMANDS[command]
-    if command == "predict" and any(arg == "--onnx" or arg.startswith("--onnx=") for arg in rest):
-        module_name = "aclnet_kd.deploy.onnx_predict"  # its own module: the ONNX path never imports torch
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"aclnet {command}", description=help_text)
     module.add_arguments(parser)

@@ -84,10 +84,12 @@ def schema_with_names(schema: dict) -> dict:
     property per KD term and the pattern of an ``ablations`` value (the loss registry), the model names and
     the depth polarities (:mod:`aclnet_kd.constants`)."""
     from aclnet_kd.constants import DEPTH_POLARITIES, MODEL_NAMES
+    from aclnet_kd.evaluate.operating_point import RULES as OPERATING_POINT_RULES
     from aclnet_kd.losses.registry import KD_TERMS, LABEL, weights_pattern
 
     schema["$defs"]["dataset"]["properties"]["depth_polarity"] = {"enum": list(DEPTH_POLARITIES)}
     schema["$defs"]["model"]["properties"]["name"] = {"enum": list(MODEL_NAMES)}
+    schema["properties"]["operating_point"]["properties"]["rule"] = {"enum": list(OPERATING_POINT_RULES)}
 
     kd = schema["properties"]["kd"]["properties"]
     kd["weights"]["properties"].update({name: {"type": "number", "minimum": 0} for name in KD_TERMS})

@@ -14,5 +14,8 @@ TEACHER_MODEL, STUDENT_MODEL = "aclnet_t", "aclnet_s"
 DEFAULT_BACKBONES: dict[str, str] = {TEACHER_MODEL: "shunted_b", STUDENT_MODEL: "shunted_t"}
 MODEL_NAMES: tuple[str, ...] = tuple(DEFAULT_BACKBONES)
 
+# The two roles a model plays (params `models.<role>`, `train.<role>`; aclnet train --role, predict --arch).
+ROLES: tuple[str, ...] = ("teacher", "student")
+
 # How a depth file encodes distance: near = bright (the pipeline's convention) or near = dark (inverted).
 DEPTH_POLARITIES: tuple[str, ...] = ("near_bright", "near_dark")

@@ -155,3 +155,127 @@ def test_teacher_exports_with_two_inputs(tmp_path: Path) -> None:
     assert aclnet(["predict", "--onnx", str(onnx_path), "--rgb-dir", str(rgb_dir), "--depth-dir", str(depth_dir),
                    "--out", str(out)]) == 0
     assert cv2.imread(str(out / "b.png"), cv2.IMREAD_UNCHANGED).shape == (33, 41)
+
+
+# ---------------------------------------------------------------------------------------------------
+# --binary: masks and defects.csv, the same through both paths
+# ---------------------------------------------------------------------------------------------------
+TORCH_FREE = ("import sys; from aclnet_kd.cli import main; rc = main(sys.argv[1:]); "
+              "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+
+
+def _torch_free_aclnet(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    return subprocess.run([sys.executable, "-c", TORCH_FREE, *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def exported_with_op(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A tiny student whose meta records an operating point at the median grey level of its maps of the
+    RGB folder (so the masks have defects and background), exported to ONNX."""
+    root = tmp_path_factory.mktemp("op")
+    rgb_dir = _rgb_folder(root)
+    ckpt = _tiny_checkpoint(root / "best.pt", "aclnet_s")
+    assert aclnet(["predict", "--checkpoint", str(ckpt), "--rgb-dir", str(rgb_dir), "--out", str(root / "grey"),
+                   "--device", "cpu"]) == 0
+    median = int(np.median(cv2.imread(str(root / "grey" / "a.png"), cv2.IMREAD_UNCHANGED)))
+    saved = torch.load(ckpt, weights_only=True)
+    saved["meta"]["operating_point"] = {"threshold": (median + 0.5) / 255, "rule": "max_f", "split": "val",
+                                        "min_area": 3, "precision": 0.5, "recall": 0.5}
+    atomic_save(saved, ckpt)
+    onnx_path = root / "student.onnx"
+    assert aclnet(["export", "--checkpoint", str(ckpt), "--out", str(onnx_path)]) == 0
+    return ckpt, onnx_path, rgb_dir
+
+
+def test_sidecar_records_the_operating_point(exported_with_op) -> None:
+    ckpt, onnx_path, _ = exported_with_op
+    info = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert info["operating_point"] == torch.load(ckpt, weights_only=True)["meta"]["operating_point"]
+
+
+def test_binary_same_masks_and_defects_through_both_paths(exported_with_op, tmp_path: Path) -> None:
+    ckpt, onnx_path, rgb_dir = exported_with_op
+    outs = {name: tmp_path / name for name in ("torch", "openvino", "onnxruntime")}
+    assert aclnet(["predict", "--checkpoint", str(ckpt), "--rgb-dir", str(rgb_dir), "--out", str(outs["torch"]),
+                   "--binary", "--device", "cpu", "--threads", "1"]) == 0
+    for runtime in ("openvino", "onnxruntime"):
+        run = _torch_free_aclnet("predict", "--onnx", str(onnx_path), "--rgb-dir", str(rgb_dir), "--out",
+                                 str(outs[runtime]), "--binary", "--runtime", runtime, "--threads", "1")
+        assert run.returncode == 0, run.stderr
+        assert f"{runtime}) to" in run.stdout and "from the operating point of" in run.stdout
+    reference = (outs["torch"] / "defects.csv").read_text()
+    rows = reference.splitlines()
+    assert rows[0] == "image,defects,defect,area,x,y,w,h,score_max,score_mean" and len(rows) > 4
+    for stem, shape in (("a", (50, 70)), ("b", (33, 41)), ("c", (64, 64))):
+        want = cv2.imread(str(outs["torch"] / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert want.shape == shape and set(np.unique(want)) == {0, 255}  # binary, at the original size
+        for runtime in ("openvino", "onnxruntime"):
+            assert np.array_equal(cv2.imread(str(outs[runtime] / f"{stem}.png"), cv2.IMREAD_UNCHANGED), want)
+    for runtime in ("openvino", "onnxruntime"):
+        assert (outs[runtime] / "defects.csv").read_text() == reference
+    areas = [int(row.split(",")[3]) for row in rows[1:] if row.split(",")[1] != "0"]
+    assert min(areas) >= 3  # the recorded min_area
+
+
+def test_binary_bad_input_writes_nothing(exported_student, exported_with_op, tmp_path: Path, capsys) -> None:
+    ckpt_no_op, onnx_no_op = exported_student
+    ckpt, onnx_path, rgb_dir = exported_with_op
+    out = tmp_path / "masks"
+    for model in (["--checkpoint", str(ckpt_no_op)], ["--onnx", str(onnx_no_op)]):
+        assert aclnet(["predict", *model, "--rgb-dir", str(rgb_dir), "--out", str(out), "--binary"]) == 2
+        assert "records no operating point" in capsys.readouterr().err
+    assert aclnet(["predict", "--checkpoint", str(ckpt), "--rgb-dir", str(rgb_dir), "--out", str(out), "--binary",
+                   "--threshold", "1.5"]) == 2
+    assert "--threshold 1.5: must be in [0, 1]" in capsys.readouterr().err
+    assert aclnet(["predict", "--checkpoint", str(ckpt), "--rgb-dir", str(rgb_dir), "--out", str(out),
+                   "--threshold", "0.5"]) == 2
+    assert "add --binary" in capsys.readouterr().err
+    assert aclnet(["predict", "--onnx", str(onnx_path), "--rgb-dir", str(rgb_dir), "--out", str(out), "--binary",
+                   "--protocol", "release_minmax"]) == 2
+    assert "no fixed threshold" in capsys.readouterr().err
+    broken = tmp_path / "rgb"
+    broken.mkdir()
+    for path in rgb_dir.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    (broken / "z_broken.png").write_bytes(b"not an image")  # fails after the good images were written
+    for model in (["--checkpoint", str(ckpt)], ["--onnx", str(onnx_path)]):
+        assert aclnet(["predict", *model, "--rgb-dir", str(broken), "--out", str(out), "--binary"]) == 2
+        assert "z_broken.png" in capsys.readouterr().err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["rgb"]  # nothing partial
+
+
+def test_predict_one_parser(exported_with_op, tmp_path: Path, capsys) -> None:
+    ckpt, onnx_path, rgb_dir = exported_with_op
+    with pytest.raises(SystemExit):  # exactly one model: both is an argparse error
+        aclnet(["predict", "--checkpoint", str(ckpt), "--onnx", str(onnx_path), "--rgb-dir", str(rgb_dir),
+                "--out", str(tmp_path / "x")])
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        aclnet(["predict", "--rgb-dir", str(rgb_dir), "--out", str(tmp_path / "x")])
+    assert "one of the arguments --checkpoint --onnx is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        aclnet(["predict", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--checkpoint", "--onnx", "--threads", "--runtime", "--binary", "--threshold", "--min-area",
+                   "--dataset", "--device", "--batch-size", "--image-size", "--protocol", "--depth-dir"):
+        assert option in text
+    assert aclnet(["predict", "--checkpoint", str(ckpt), "--rgb-dir", str(rgb_dir), "--out", str(tmp_path / "x"),
+                   "--runtime", "openvino"]) == 2
+    assert "use it with --onnx" in capsys.readouterr().err
+
+
+def test_openvino_compiles_once_per_shape_and_matches_onnxruntime(exported_with_op) -> None:
+    from aclnet_kd.deploy.runtimes import OnnxRuntimeModel, OpenVinoModel, default_runtime
+
+    _, onnx_path, _ = exported_with_op
+    assert default_runtime() == "openvino"  # installed with the package: the default
+    openvino, ort_model = OpenVinoModel(onnx_path, threads=1), OnnxRuntimeModel(onnx_path, threads=1)
+    rng = np.random.default_rng(0)
+    for shape in ((1, 3, 64, 64), (2, 3, 96, 128), (1, 3, 64, 64)):
+        feeds = {"rgb": rng.standard_normal(shape).astype(np.float32)}
+        got = openvino(feeds)
+        assert got.shape == (shape[0], 1, *shape[2:])
+        assert np.abs(got - ort_model(feeds)).max() <= 1e-4  # f32 inference precision, not bf16
+    assert len(openvino.compiled) == 2  # the third call reused the first shape's compiled model

@@ -147,3 +147,39 @@ def test_colour_map_is_refused(tmp_path: Path, capsys) -> None:
 def test_match_files_lists_both_sides() -> None:
     with pytest.raises(AclnetError, match="1 ground-truth image.*b.png.*1 map.*c.png"):
         match_files({"a": Path("p/a.png"), "c": Path("p/c.png")}, ["a", "b"], Path("p"), "gt/")
+
+
+def test_binary_metrics_at_the_recorded_operating_point(tmp_path: Path, capsys) -> None:
+    gt, pred = make_external(tmp_path)
+    record = tmp_path / "run.json"
+    record.write_text(json.dumps({"operating_point": {"threshold": 0.5, "min_area": 0, "rule": "max_f"}}))
+    out = tmp_path / "metrics.json"
+    assert aclnet(["evaluate", "--pred", str(gt), "--gt-dir", str(gt), "--out", str(out), "--workers", "1",
+                   "--run-record", str(record)]) == 0
+    metrics = json.loads(out.read_text())
+    assert set(METRIC_KEYS) < set(metrics)  # the threshold-free metrics stay
+    # the GT as its own prediction: every binary score is perfect and every defect found
+    assert metrics["op_threshold"] == 0.5 and metrics["op_IoU"] == metrics["op_Dice"] == 1.0
+    assert metrics["op_precision"] == metrics["op_recall"] == metrics["op_detection_rate"] == 1.0
+    assert metrics["op_false_defects"] == 0 and metrics["op_gt_defects"] >= 6
+    # against direct PySODMetrics on the thresholded maps (pooled counts)
+    import py_sod_metrics as psm
+
+    from aclnet_kd.evaluate.io import list_images, read_gray_map
+
+    assert aclnet(["evaluate", "--pred", str(pred), "--gt-dir", str(gt), "--out", str(out), "--workers", "1",
+                   "--run-record", str(record)]) == 0
+    metrics = json.loads(out.read_text())
+    direct = psm.FmeasureV2(metric_handlers={"iou": psm.IOUHandler(False, False, with_binary=True,
+                                                                   sample_based=False)})
+    preds, gts = list_images(pred), list_images(gt)
+    for stem in sorted(gts):
+        direct.step((read_gray_map(preds[stem]) >= 128).astype(float), read_gray_map(gts[stem]) > 128,
+                    normalize=False)
+    assert metrics["op_IoU"] == pytest.approx(float(direct.get_results()["iou"]["binary"]), abs=1e-6)
+    assert 0 < metrics["op_IoU"] < 1
+    record.write_text(json.dumps({"operating_point": {"threshold": None, "reason": "paper selection"}}))
+    assert aclnet(["evaluate", "--pred", str(pred), "--gt-dir", str(gt), "--out", str(out), "--workers", "1",
+                   "--run-record", str(record)]) == 0
+    assert "records no operating point (paper selection)" in capsys.readouterr().out
+    assert not any(key.startswith("op_") for key in json.loads(out.read_text()))

@@ -205,3 +205,34 @@ def test_one_run_record_in_run_json_and_both_checkpoints(kd_run):
     assert record.provenance["versions"]["torch"] == importlib.metadata.version("torch")  # as metrics.json says
     # one epoch: nothing before the plateau window, so the run cannot be shown to have converged
     assert record.converged is False and record.plateau["epochs"] == 1 and record.plateau["gain"] is None
+
+
+def test_operating_point_chosen_on_validation_at_the_end(params, tiny_data, tmp_path):
+    """run.json, best.pt and last.pt record the threshold that `aclnet predict`'s own maps of the val split give."""
+    import numpy as np
+
+    from aclnet_kd.data import open_prepared
+    from aclnet_kd.evaluate.io import list_images, read_gray_map
+    from aclnet_kd.evaluate.operating_point import operating_point
+
+    cfg = {"rule": "max_f", "target_recall": 0.9, "min_area": 2}
+    recipe = _recipe(params, {"train": {"epochs": 1, "selection": "best_val"}}, role="student")
+    record = train(recipe, tiny_data, tmp_path / "run", operating_point=cfg)
+    op = record["operating_point"]
+    assert 0 < op["threshold"] <= 1 and op["threshold"] == op["level"] / 255 and op["split"] == "val"
+    assert op["rule"] == "max_f" and op["min_area"] == 2 and 0 <= op["precision"] <= 1 and 0 <= op["recall"] <= 1
+    assert RunRecord.read(tmp_path / "run" / "run.json").operating_point == op
+    assert safe_load(tmp_path / "run" / "best.pt")["meta"]["operating_point"] == op
+    assert safe_load(tmp_path / "run" / "last.pt")["meta"]["operating_point"] == op
+    # independently: the maps `aclnet predict` writes for the val split give the same choice
+    maps = tmp_path / "maps"
+    assert aclnet_main(["predict", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--dataset", str(tiny_data),
+                        "--split", "val", "--out", str(maps), "--device", "cpu"]) == 0
+    prepared = open_prepared(tiny_data)
+    pairs = [(read_gray_map(path), np.asarray(prepared.gt_original("val", stem)))
+             for stem, path in sorted(list_images(maps).items())]
+    assert {k: v for k, v in operating_point(pairs).items()} == {k: op[k] for k in operating_point(pairs)}
+    # paper selection trains on val: no threshold, and the reason
+    recipe = _recipe(params, {"train": {"epochs": 1, "selection": "paper"}}, role="student")
+    record = train(recipe, tiny_data, tmp_path / "paper", operating_point=cfg)
+    assert record["operating_point"]["threshold"] is None and "paper" in record["operating_point"]["reason"]

@@ -111,6 +111,32 @@ def test_snakemake_smoke_run_writes_tables_and_figures(snake_repo):
     _assert_table3(repo)
 
 
+def test_smoke_student_detects_through_checkpoint_and_onnx(snake_repo, tmp_path):
+    """The Done-when of the detector: run.json holds the operating point, metrics.json the binary metrics at
+    it, and the smoke student's checkpoint and its ONNX export give the same masks and defects.csv."""
+    repo, _ = snake_repo
+    run_dir = repo / "results/train/rail/student_kd/seed0"
+    op = json.loads((run_dir / "run.json").read_text())["operating_point"]
+    assert 0 < op["threshold"] <= 1 and op["split"] == "val" and op["rule"] == "max_f"
+    metrics = json.loads((repo / "results/evaluate/rail/student_kd/seed0/test/metrics.json").read_text())
+    assert metrics["op_threshold"] == round(op["threshold"], 6)
+    assert all(0 <= metrics[k] <= 1 for k in ("op_IoU", "op_Dice", "op_precision", "op_recall", "op_detection_rate"))
+    assert "defects found" in (repo / "results/tables/operating_point.md").read_text()
+    aclnet, rgb = str(BIN_DIR / "aclnet"), repo / "data/raw/synthetic-rail/test/rgb"
+    run([aclnet, "export", "--checkpoint", str(run_dir / "best.pt"), "--out", str(tmp_path / "s.onnx")], repo, timeout=600)
+    assert json.loads((tmp_path / "s.json").read_text())["operating_point"] == op
+    run([aclnet, "predict", "--checkpoint", str(run_dir / "best.pt"), "--rgb-dir", str(rgb), "--out",
+         str(tmp_path / "torch"), "--binary", "--device", "cpu"], repo)
+    run([aclnet, "predict", "--onnx", str(tmp_path / "s.onnx"), "--rgb-dir", str(rgb), "--out",
+         str(tmp_path / "onnx"), "--binary"], repo)
+    csv = (tmp_path / "torch" / "defects.csv").read_text()
+    assert (tmp_path / "onnx" / "defects.csv").read_text() == csv and len(csv.splitlines()) >= 4  # header + 3 images
+    masks = sorted(p.name for p in (tmp_path / "torch").glob("*.png"))
+    assert len(masks) == 3 and masks == sorted(p.name for p in (tmp_path / "onnx").glob("*.png"))
+    for name in masks:
+        assert (tmp_path / "torch" / name).read_bytes() == (tmp_path / "onnx" / name).read_bytes()
+
+
 def _metric_values(path: Path) -> dict[str, float]:
     """The numbers of a metrics.json (its provenance, which names the copy's own commit, aside)."""
     return {key: value for key, value in json.loads(path.read_text()).items() if isinstance(value, (int, float))}

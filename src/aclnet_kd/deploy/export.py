@@ -161,6 +161,8 @@ def sidecar(graph: SaliencyGraph, name: str, cfg: dict[str, Any], meta: dict[str
         "mean": [round(float(v), 6) for v in IMAGENET_MEAN], "std": [round(float(v), 6) for v in IMAGENET_STD],
         "layout": INPUT_LAYOUT,
         "checkpoint": {"file": checkpoint.name, "sha256": sha256_file(checkpoint)},
+        # the threshold `aclnet predict --onnx --binary` applies (None: the checkpoint records none)
+        "operating_point": meta.get("operating_point"),
         "record": meta, "verification": verification,
         "exporter": {"torch": torch.__version__, "onnx": onnx.__version__, "opset": opset, "dynamo": True,
                      "optimize": False},

@@ -1,5 +1,6 @@
 """The JSON sidecar written beside an exported model (``student.onnx`` -> ``student.json``): everything a
-runtime needs to feed the model, and where the model came from. Torch-free.
+runtime needs to feed the model, where the model came from, and its operating point (the threshold of
+``--binary``, chosen on the validation split by ``aclnet train``; None if the checkpoint records none). Torch-free.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ authors' released maps): one file per GT image, named by the GT's stem. Each map
 original size; a map of another size is resized bilinearly to it (the GT is never resized).
 
 Outputs (written all-or-nothing):
-* ``metrics.json``: flat ``{Sm, MAE, maxF, meanF, adpF, maxE, meanE, adpE, wF}``, then ``provenance`` (code,
-  packages, machine: aclnet_kd.provenance);
+* ``metrics.json``: flat ``{Sm, MAE, maxF, meanF, adpF, maxE, meanE, adpE, wF}``, with ``--run-record`` the
+  binary masks' scores at the run's operating point (``op_*``, ``evaluate/binary_metrics.py``), then
+  ``provenance`` (code, packages, machine: aclnet_kd.provenance);
 * ``curves.csv``: threshold, precision, recall, fmeasure, emeasure (dataset means, 256 thresholds);
 * ``per_image.csv``: stem and the nine metrics of each image (max/mean over that image's own curve).
 """
@@ -162,8 +163,28 @@ def score_maps(jobs: list[tuple[str, Path]], gt_source, workers: int = 1) -> SOD
     return merged
 
 
-def format_outputs(metrics: SODMetrics, stems: list[str]) -> dict[str, str]:
-    """Text of metrics.json, curves.csv and per_image.csv."""
+def operating_point_metrics(record_path: Path, jobs: list[tuple[str, Path]], gt_source) -> dict[str, float]:
+    """The binary metrics at the operating point recorded in ``record_path`` (run.json, or an ONNX sidecar);
+    {} with a note when it records none (``evaluate/binary_metrics.py``)."""
+    from aclnet_kd.evaluate.binary_metrics import binary_scores
+    from aclnet_kd.io import read_json
+
+    recorded = read_json(record_path).get("operating_point") or {}
+    if recorded.get("threshold") is None:
+        print(f"note: {record_path} records no operating point ({recorded.get('reason', 'none recorded')}); "
+              "no binary metrics")
+        return {}
+
+    def pairs():
+        for stem, pred_path in jobs:
+            gt = gt_source.load(stem)
+            yield align_to_gt(read_gray_map(pred_path), gt.shape, pred_path), gt
+
+    return binary_scores(pairs(), float(recorded["threshold"]), int(recorded.get("min_area", 0)))
+
+
+def format_outputs(metrics: SODMetrics, stems: list[str], extra: dict[str, float] | None = None) -> dict[str, str]:
+    """Text of metrics.json (``extra``: the binary metrics, appended), curves.csv and per_image.csv."""
     results = metrics.results()
     curves = metrics.curves()
     lines = ["threshold,precision,recall,fmeasure,emeasure"]
@@ -180,6 +201,7 @@ def format_outputs(metrics: SODMetrics, stems: list[str]) -> dict[str, str]:
         # the metric keys flat and numeric (dvc metrics, the tables), then where they came from, without the
         # date: `dvc metrics diff` then shows a change only when the numbers, code or packages changed
         "metrics": json.dumps({**{k: round(results[k], 6) for k in METRIC_KEYS},
+                               **{k: round(v, 6) for k, v in (extra or {}).items() if v == v},
                                "provenance": provenance.collect(with_date=False)}, indent=2) + "\n",
         "curves": "\n".join(lines) + "\n",
         "per_image": "\n".join(rows) + "\n",
@@ -199,6 +221,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--curves", type=Path, help="curves.csv to write (PR, F and E against threshold)")
     parser.add_argument("--per-image", type=Path, help="per_image.csv to write")
     parser.add_argument("--workers", type=int, default=2, help="processes for the per-image metrics (default 2)")
+    parser.add_argument("--run-record", type=Path, help="run.json (or an ONNX sidecar) whose operating point "
+                        "scores the binary masks too: op_IoU, op_Dice, ... in metrics.json")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -211,7 +235,9 @@ def main(args: argparse.Namespace) -> int:
     pred_files = list_images(args.pred, what="prediction")
     stems = match_files(pred_files, gt_source.stems(), args.pred, gt_source.describe())
     metrics = score_maps([(s, pred_files[s]) for s in stems], gt_source, workers=max(1, args.workers))
-    texts = format_outputs(metrics, stems)
+    jobs = [(s, pred_files[s]) for s in stems]
+    extra = operating_point_metrics(args.run_record, jobs, gt_source) if args.run_record else {}
+    texts = format_outputs(metrics, stems, extra)
     outputs = {args.out: texts["metrics"]}
     if args.curves:
         outputs[args.curves] = texts["curves"]
@@ -219,5 +245,7 @@ def main(args: argparse.Namespace) -> int:
         outputs[args.per_image] = texts["per_image"]
     atomic_write_texts(outputs)
     summary = "  ".join(f"{k} {v:.3f}" for k, v in metrics.results().items())
+    if extra:
+        summary += "; at the operating point: " + "  ".join(f"{k} {v:.3f}" for k, v in extra.items())
     print(f"evaluated {len(stems)} maps from {args.pred}: {summary}")
     return 0

@@ -1,4 +1,5 @@
-"""``aclnet predict``: write one 8-bit saliency map per test image from a training checkpoint.
+"""``aclnet predict --checkpoint``: write one 8-bit saliency map per test image from a training checkpoint
+(the command's parser is ``deploy/predict_command.py``; ``--binary``: ``deploy/defects.py``).
 
     aclnet predict --checkpoint best.pt --dataset data/prepared/NAME --split test --out DIR
     aclnet predict --checkpoint best.pt --rgb-dir new_images/ [--depth-dir new_depth/] --out DIR
@@ -33,12 +34,10 @@ import argparse
 from pathlib import Path
 from typing import Any, Iterator
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aclnet_kd.constants import DEPTH_POLARITIES
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.numpy_io import PROTOCOLS, load_folder_arrays, pair_folders
 from aclnet_kd.io import staged_dir
@@ -147,30 +146,6 @@ def training_image_size(meta: dict[str, Any]) -> int | None:
 # ---------------------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, type=Path,
-                        help="training checkpoint (best.pt / last.pt), or a plain state_dict with --arch")
-    parser.add_argument("--arch", choices=ARCHS,
-                        help="the checkpoint is a plain state_dict (e.g. the authors' released .pth): build the "
-                             "params' models.<arch> entry and load it strictly")
-    parser.add_argument("--params", action="append", type=Path,
-                        help="with --arch: params.yaml, then presets merged over it (default: params.yaml)")
-    parser.add_argument("--onnx", type=Path, help="instead of --checkpoint: a model from `aclnet export`, run by "
-                        "onnxruntime without torch (aclnet_kd.deploy.onnx_predict; docs/deploy.md)")
-    parser.add_argument("--dataset", type=Path, help="prepared dataset folder (data/prepared/NAME)")
-    parser.add_argument("--split", help="split to predict (with --dataset), e.g. test or NJU2K")
-    parser.add_argument("--rgb-dir", type=Path, help="plain folder of RGB images (instead of --dataset)")
-    parser.add_argument("--depth-dir", type=Path, help="plain folder of depth images, same stems (teacher only)")
-    parser.add_argument("--depth-polarity", choices=DEPTH_POLARITIES, default="near_bright",
-                        help="how the --depth-dir files encode near surfaces (default near_bright)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder for <stem>.png maps")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="sigmoid",
-                        help="sigmoid (default): no per-image min-max, GT size; release_minmax: as released")
-    parser.add_argument("--image-size", type=int, help="network input side (default: the training size)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-
-
 def load_for_predict(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(model, meta) from ``--checkpoint``: a training checkpoint, or with ``--arch`` a plain state_dict
     (meta then holds params ``train[.<arch>].image_size``, the network size that role is trained at)."""
@@ -189,13 +164,14 @@ def load_for_predict(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[st
     return model, {"image_size": (train.get(args.arch) or {}).get("image_size", train["image_size"])}
 
 
-def main(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """``aclnet predict --checkpoint`` (arguments parsed and checked by ``deploy.predict_command``)."""
+    from aclnet_kd.deploy.defects import binary_settings, describe_binary, write_outputs
+
     if (args.dataset is None) == (args.rgb_dir is None):
         raise AclnetError("give either --dataset PREPARED_DIR --split SPLIT or --rgb-dir DIR")
     if args.dataset is not None and not args.split:
         raise AclnetError("--split is required with --dataset (e.g. --split test)")
-    if args.batch_size < 1:
-        raise AclnetError(f"--batch-size must be >= 1, got {args.batch_size}")
     model, meta = load_for_predict(args)  # refuses unsafe or mismatched files before any output exists
     image_size = args.image_size or training_image_size(meta)
     if not image_size or image_size < 32 or image_size % 32:
@@ -203,6 +179,9 @@ def main(args: argparse.Namespace) -> int:
             f"{args.checkpoint}: network input size {image_size!r} unusable: pass --image-size N "
             f"(a multiple of 32), or use a checkpoint whose meta records image_size"
         )
+    binary = None
+    if args.binary:
+        binary = binary_settings(meta.get("operating_point"), args.threshold, args.min_area, str(args.checkpoint))
     need_depth = bool(getattr(model, "is_rgbd", False))
     if args.dataset is not None:
         count, batches = prepared_batches(args.dataset, args.split, image_size, args.batch_size, need_depth)
@@ -211,16 +190,14 @@ def main(args: argparse.Namespace) -> int:
             print("note: the student is RGB-only; --depth-dir is ignored")
         count, batches = folder_batches(args.rgb_dir, args.depth_dir, image_size, args.batch_size, need_depth,
                                         args.depth_polarity)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
         device = torch.device(args.device)
-
-    written = 0
     with staged_dir(args.out) as tmp:
-        for stem, saliency in predict_batches(model, batches, args.protocol, device):
-            if not cv2.imwrite(str(tmp / f"{stem}.png"), saliency):
-                raise AclnetError(f"{tmp / (stem + '.png')}: could not write the map")
-            written += 1
-    print(f"wrote {written}/{count} maps ({args.protocol}, network input {image_size}) to {args.out}")
+        written, found = write_outputs(tmp, predict_batches(model, batches, args.protocol, device), binary)
+    print(f"wrote {written}/{count} {'masks' if binary else 'maps'} ({args.protocol}, network input {image_size}) "
+          f"to {args.out}" + (describe_binary(binary, found) if binary else ""))
     return 0

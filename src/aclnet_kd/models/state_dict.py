@@ -18,10 +18,11 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from aclnet_kd.constants import ROLES
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import safe_load
 
-ARCHS = ("teacher", "student")  # params models.<arch> (the plan's ROLES; a test checks they agree)
+ARCHS = ROLES  # params models.<arch>
 DP_PREFIX = "module."  # what torch.nn.DataParallel / DistributedDataParallel put before every key
 HEAD = re.compile(r"^(rgb|depth)\.head\.")  # a backbone's ImageNet classifier: unused by ACLNet
 BLOCK = re.compile(r"^(?:rgb|depth)\.block(\d)\.(\d+)\.")  # stage i, block j of a Shunted backbone

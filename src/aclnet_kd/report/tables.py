@@ -355,7 +355,7 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     complexities = {name: read_complexity(complexity_dir, name) for name in MODEL_NAMES}
     latencies = {name: read_latency(latency_dir, name) for name in MODEL_NAMES}
     out: dict[str, tuple[pd.DataFrame, str]] = {}
-    rows, synthetic = [], False
+    rows, synthetic, op_tracks = [], False, {}
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
         ablations = ablation_runs(params)
@@ -369,12 +369,16 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
                 out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies,
                                         external)
                 rows += differences(track, runs, settings.splits, reported[reported["table"] == table_id])
+                op_tracks[track] = (settings, runs)
                 synthetic |= settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         if any(run in runs for run in ablations if run not in RUN_LABELS):
             out[f"ablation_{track}"] = ablation_table(settings, runs, decimals, ablations)
     if any(stem in out for stem, _ in PAPER_TABLES.values()):
         out[DIFFERENCES] = (pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS),
                             differences_markdown(rows, decimals, synthetic))
+        from aclnet_kd.report.operating_point import STEM as OP_STEM, operating_point_table
+
+        out[OP_STEM] = operating_point_table(op_tracks, decimals)
     if params.get("kd_methods"):  # Table III (plan.table_stems declares it exactly then)
         from aclnet_kd.report.table3 import STEM, kd_methods_table  # it imports this module
 

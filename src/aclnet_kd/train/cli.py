@@ -76,5 +76,5 @@ def main(args: argparse.Namespace) -> int:
         track=args.track,
         kd_weights_override=kd_method_weights(params, args.kd_method) if args.kd_method else override,
     )
-    train(recipe, args.data, args.out, teacher_checkpoint=args.teacher)
+    train(recipe, args.data, args.out, teacher_checkpoint=args.teacher, operating_point=params["operating_point"])
     return 0

@@ -448,6 +448,7 @@ class Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     epoch_sums: dict[str, float] = field(default_factory=dict)
     live: Any = None
+    operating_point: dict[str, Any] | None = None  # chosen once the last epoch is done (train/operating_point.py)
 
     @property
     def last_path(self) -> Path:
@@ -483,6 +484,7 @@ def make_record(run: Run, selected: int | None) -> RunRecord:
         seconds_per_epoch=_mean([h["seconds"] for h in run.history if "seconds" in h]),
         kd_params=sum(p.numel() for p in run.training.kd_params),
         provenance=provenance.collect(),
+        operating_point=run.operating_point,
         **judge_convergence(run),
     )
 
@@ -531,6 +533,17 @@ def save_best(run: Run) -> None:
     best["meta"] = make_record(run, run.epoch).to_dict()
     atomic_save(best, run.out_dir / "best.pt")
     LOG.info("best.pt <- epoch %d (%s)", run.epoch, run.data.selection["note"])
+
+
+def choose_operating_point(run: Run, cfg: dict[str, Any]) -> None:
+    """Rank 0, after the last epoch: the selected model's operating point on the validation split."""
+    from aclnet_kd.train.operating_point import run_operating_point
+
+    split = run.recipe.val_split
+    held_out = split in run.data.monitor_sets  # validated each epoch: present and not trained on
+    run.operating_point = run_operating_point(run.out_dir / "best.pt", run.data.data_dir, split, held_out, cfg,
+                                              run.recipe.batch_size, run.info.device)
+    LOG.info("operating point on '%s': %s", split, run.operating_point)
 
 
 def read_resume(out_dir: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
@@ -652,13 +665,15 @@ def train(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     teacher_checkpoint: str | os.PathLike | None = None,
+    operating_point: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume, or recognise as finished) one training. Returns the run record of run.json."""
+    """Run (or resume, or recognise as finished) one training. Returns the run record of run.json.
+    ``operating_point``: params ``operating_point``, chosen on the validation split at the end (None: not chosen)."""
     info = init_distributed(recipe.device)
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     handlers: list[logging.Handler] = []
     try:
-        return _train(recipe, Path(data_dir), Path(out_dir), teacher_checkpoint, info, handlers)
+        return _train(recipe, Path(data_dir), Path(out_dir), teacher_checkpoint, info, handlers, operating_point)
     finally:
         for handler in handlers:
             LOG.removeHandler(handler)
@@ -668,7 +683,7 @@ def train(
 
 
 def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, info: DistInfo,
-           handlers: list[logging.Handler]) -> dict[str, Any]:
+           handlers: list[logging.Handler], operating_point: dict[str, Any] | None = None) -> dict[str, Any]:
     data = check_inputs(recipe, data_dir, teacher_checkpoint, info)
     resume = read_resume(out_dir, _fingerprint(recipe, data.meta["name"]))
     if resume is not None and resume["train_state"]["finished"]:
@@ -701,6 +716,8 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
                      " ".join(f"{k}={v:.5g}" for k, v in log.items() if k != "epoch"))
             if run.selected() == run.epoch:
                 save_best(run)
+            if finished and operating_point is not None:
+                choose_operating_point(run, operating_point)
         save_checkpoint(run, finished=finished)
         if info.is_main:
             log_metrics(run, log)

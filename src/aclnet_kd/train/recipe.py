@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aclnet_kd.config import deep_merge, section
+from aclnet_kd.constants import ROLES
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.losses.registry import LABEL
 from aclnet_kd.losses.registry import WEIGHT_KEYS as KD_WEIGHT_KEYS
 
-ROLES = ("teacher", "student")
 
 
 # The `train` keys a recipe carries. Their types and ranges are checked once, when the params are loaded

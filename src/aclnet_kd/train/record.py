@@ -15,7 +15,7 @@ from typing import Any
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import read_json
 
-OPTIONAL = ("converged", "plateau", "seconds_per_epoch", "kd_params", "provenance")  # judged at the end of training; records of unfinished runs may lack them
+OPTIONAL = ("converged", "plateau", "seconds_per_epoch", "kd_params", "provenance", "operating_point")  # judged at the end of training; records of unfinished runs may lack them
 
 
 @dataclass
@@ -52,6 +52,9 @@ class RunRecord:
     seconds_per_epoch: float | None = None  # mean wall time of an epoch's training steps (None: older record)
     kd_params: int | None = None  # parameters of the KD modules the optimizer steps (e.g. FitNet's adapters)
     provenance: dict[str, Any] | None = None  # commit, package versions, CPU/GPU (aclnet_kd.provenance)
+    # the detector's threshold, chosen on the validation split once training is done (train/operating_point.py):
+    # {threshold (0-1 sigmoid scale), level, rule, precision, recall, ..., min_area}; None: not chosen yet
+    operating_point: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

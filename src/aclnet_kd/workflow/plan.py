@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from aclnet_kd.constants import ROLES  # noqa: F401  (params `models.<role>`; complexity and latency per role)
+
 PARAMS_FILE = "params.yaml"
 
 # ---- paths (docs/architecture.md, "Paths") ----
@@ -38,12 +40,13 @@ CHECKPOINT = TRAIN_DIR + "/best.pt"
 # the report stages already read, so both front ends run them before the tables; `external` is no track.
 EXTERNAL_ROOT = EVAL_ROOT + "/external"
 EXTERNAL_DIR = EXTERNAL_ROOT + "/{name}"
+RUN_RECORD = TRAIN_DIR + "/run.json"  # holds the operating point that `aclnet evaluate --run-record` scores
 
 # The paper's tables: track -> (file stem, table number). The tracks are fixed because each feeds one table.
 PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
 DIFFERENCES = "differences"  # S* − S and T − S with intervals, every track: written with the paper tables
+OPERATING_POINT = "operating_point"  # the binary metrics at each run's operating point, every track: likewise
 TRACKS = tuple(PAPER_TABLES)
-ROLES = ("teacher", "student")  # params `models.<role>`; complexity and latency are measured per role's model
 STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
 # params `kd_methods` (issue 12, table3): further distilled students, each trained once per seed like these.
 
@@ -112,7 +115,7 @@ _LAUNCHER = {"launcher": "compute.launcher"}
 # a finished run found there is trained again, since the DAG reruns a training only when its inputs changed.
 _TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track} "
           "--restart-finished")
-_TRAIN_READS = ("train", "models.%s", "tracks.{track}.train")  # + compute.launcher (a value)
+_TRAIN_READS = ("train", "models.%s", "tracks.{track}.train", "operating_point")  # + compute.launcher (a value)
 
 
 def _train(name: str, role: str, kd: str, extra: str = "", extra_read: str = "") -> Stage:
@@ -139,7 +142,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
         "aclnet predict --checkpoint {checkpoint} --dataset {data} --split {split} --out {pred} "
         "--protocol {protocol} --batch-size {batch_size}",
         "aclnet evaluate --pred {pred} --gt {data} --split {split} --out {out}/metrics.json "
-        "--curves {out}/curves.csv --per-image {out}/per_image.csv --workers {workers}",
+        "--curves {out}/curves.csv --per-image {out}/per_image.csv --workers {workers} --run-record {record}",
     ), (), ("predict", "evaluate"),
         EVAL_DIR, EVAL_OUTPUTS,
         {"protocol": "predict.protocol", "batch_size": "predict.batch_size", "workers": "evaluate.workers"},
@@ -292,7 +295,7 @@ def output_paths(stage: Stage, **fields: Any) -> list[tuple[str, Output]]:
 
 
 # Fields that follow from others when a caller leaves them out.
-DERIVED = {"data": PREPARED, "checkpoint": CHECKPOINT, "pred": PREDICT_DIR}
+DERIVED = {"data": PREPARED, "checkpoint": CHECKPOINT, "pred": PREDICT_DIR, "record": RUN_RECORD}
 
 
 def job_fields(stage: Stage, **fields: Any) -> dict[str, Any]:
@@ -349,7 +352,7 @@ def table_stems(params: dict) -> list[str]:
     """The files the tables stage writes (csv + md each): one paper table per track, the differences table,
     ablations if any."""
     stems = [PAPER_TABLES[track][0] for track in params["tracks"] if track in PAPER_TABLES]
-    stems += [DIFFERENCES] if stems else []
+    stems += [DIFFERENCES, OPERATING_POINT] if stems else []
     stems += [f"ablation_{track}" for track in params["tracks"] if params["ablations"]]
     return stems + (["table3_kd_methods"] if kd_methods(params) else [])
 
