@@ -39,7 +39,8 @@ import torch
 
 from aclnet_kd.models import load_model_checkpoint
 from aclnet_kd.deploy.export import SaliencyGraph, export_onnx, input_names
-from aclnet_kd.deploy.latency import cpu_name, summarise, time_calls
+from aclnet_kd.deploy.latency import summarise, time_calls
+from aclnet_kd.provenance import cpu_model
 from aclnet_kd.deploy.runtimes import OpenVinoModel, installed
 from aclnet_kd.models import build_model
 
@@ -194,7 +195,7 @@ def load_graph(name: str, checkpoint: Path | None) -> SaliencyGraph:
 
 def report(results: dict[str, dict[str, dict]], threads: int) -> list[str]:
     """The printed table and ratios; returns the targets missed."""
-    print(f"\nCPU: {cpu_name()}; threads: {threads} (torch intra-op = onnxruntime intra-op); "
+    print(f"\nCPU: {cpu_model()}; threads: {threads} (torch intra-op = onnxruntime intra-op); "
           f"256x256, batch 1; torch {torch.__version__}, onnxruntime {ort.__version__}, openvino {openvino_version()}")
     print(f"{'model':<10}{'back end':<28}{'median ms/img':>15}{'p90 ms/img':>12}  note")
     for name, rows in results.items():
@@ -295,7 +296,7 @@ def main() -> int:
             if "aclnet_s" in graphs:
                 profile_ort(workdir / "aclnet_s.onnx", feeds, args.threads, workdir, "aclnet_s")
     if args.json is not None:
-        args.json.write_text(json.dumps({"cpu": cpu_name(), "threads": args.threads, "results": results,
+        args.json.write_text(json.dumps({"cpu": cpu_model(), "threads": args.threads, "results": results,
                                          "targets_missed": missed}, indent=2) + "\n")
     return 0
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -21,17 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from aclnet_kd.errors import AclnetError
-
-
-def cpu_name() -> str:
-    """The CPU's model name (``lscpu``'s "Model name"), or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from aclnet_kd.provenance import cpu_model
 
 
 def time_calls(call: Callable[[], Any], warmup: int, iters: int) -> list[float]:
@@ -70,7 +59,7 @@ def eager_latency(model_name: str, size: int, threads: int, warmup: int, iters: 
     with torch.inference_mode():
         times = time_calls(lambda: model(*inputs), warmup, iters)
     return {"model": model_name, **({"backbone": backbone} if backbone else {}), "backend": "pytorch eager fp32",
-            "input_size": size, "batch": 1, "threads": torch.get_num_threads(), "cpu": cpu_name(),
+            "input_size": size, "batch": 1, "threads": torch.get_num_threads(), "cpu": cpu_model(),
             "torch": torch.__version__, "warmup_calls": warmup, **summarise(times)}
 
 
