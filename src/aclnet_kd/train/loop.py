@@ -449,6 +449,8 @@ class Run:
     epoch_sums: dict[str, float] = field(default_factory=dict)
     live: Any = None
     operating_point: dict[str, Any] | None = None  # chosen once the last epoch is done (train/operating_point.py)
+    # Collected once, so last.pt, best.pt and run.json of one process carry the same record (and date).
+    provenance_info: dict[str, Any] = field(default_factory=provenance.collect)
 
     @property
     def last_path(self) -> Path:
@@ -483,7 +485,7 @@ def make_record(run: Run, selected: int | None) -> RunRecord:
         best_metrics=run.history[selected - 1] if selected else None,
         seconds_per_epoch=_mean([h["seconds"] for h in run.history if "seconds" in h]),
         kd_params=sum(p.numel() for p in run.training.kd_params),
-        provenance=provenance.collect(),
+        provenance=run.provenance_info,
         operating_point=run.operating_point,
         **judge_convergence(run),
     )
