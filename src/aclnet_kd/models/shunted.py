@@ -316,14 +316,6 @@ class ShuntedTransformer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-        # A full ImageNet or ACLNet checkpoint carries the ImageNet classifier (``head.*``): a model built
-        # without one drops it, so that an authors' checkpoint loads with strict=True. Nothing else is forgiven.
-        if self.num_classes == 0:
-            for name in ("head.weight", "head.bias"):
-                state_dict.pop(prefix + name, None)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
 
 def _take_indices(num_stages: int, indices: int | list[int] | tuple[int, ...] | None) -> tuple[list[int], int]:
     """timm's index convention: None -> all, int n -> the last n, a sequence -> those (negative from the end)."""
