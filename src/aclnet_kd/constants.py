@@ -14,6 +14,10 @@ TEACHER_MODEL, STUDENT_MODEL = "aclnet_t", "aclnet_s"
 DEFAULT_BACKBONES: dict[str, str] = {TEACHER_MODEL: "shunted_b", STUDENT_MODEL: "shunted_t"}
 MODEL_NAMES: tuple[str, ...] = tuple(DEFAULT_BACKBONES)
 
+# The square input side at which Table I's FLOPs, Params and latency are measured (aclnet complexity / latency
+# --size), as the paper did.
+MEASURE_SIZE = 256
+
 # The two roles a model plays (params `models.<role>`, `train.<role>`; aclnet train --role, predict --arch).
 ROLES: tuple[str, ...] = ("teacher", "student")
 

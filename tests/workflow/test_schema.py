@@ -93,7 +93,8 @@ def test_workflow_fails_before_any_job(tmp_path, edit, message):
 
 def test_preset_via_configfile_matches_merged_params(tmp_path):
     """`--configfile config/smoke.yaml` plans the same jobs as params.yaml with the preset merged in, except
-    that every command also reads the preset."""
+    that every command also reads the preset. It also guards common.smk's _configfiles, the one read of
+    Snakemake's undocumented `workflow.overwrite_configfiles`: if Snakemake changes it, this fails."""
     from conftest import snakemake_jobs
 
     files = LIGHT + ["config/smoke.yaml"]

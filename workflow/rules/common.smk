@@ -36,10 +36,24 @@ def _lift_dead_lock() -> None:
 
 _lift_dead_lock()
 
+
+
+def _configfiles() -> list[str]:
+    """The `--configfile` presets of this run, in order. Snakemake documents no way to learn them (only the
+    merged `config`), so this is the one place that reads its undocumented `workflow.overwrite_configfiles`
+    (Snakemake 8/9). tests/workflow/test_schema.py::test_preset_via_configfile_matches_merged_params fails
+    when Snakemake changes it; a missing attribute stops here with this message instead of dropping presets."""
+    try:
+        return list(workflow.overwrite_configfiles or ())
+    except AttributeError:
+        raise WorkflowError("this Snakemake no longer has workflow.overwrite_configfiles: see "
+                            "workflow/rules/common.smk, _configfiles") from None
+
+
 # params.yaml, then each `--configfile` preset in order: the same list every `aclnet` command is given, so a
 # stage sees exactly the params this DAG was built from.
 PARAMS_FILES = ["params.yaml"]
-for _preset in workflow.overwrite_configfiles:
+for _preset in _configfiles():
     _preset = os.path.relpath(_preset)
     if _preset not in PARAMS_FILES:
         PARAMS_FILES.append(_preset)
@@ -109,6 +123,21 @@ def outputs_of(stage: str, **fields) -> list:
             for path, out in plan.output_paths(plan.STAGES[stage], **fields)]
 
 
+def log_of(stage: str, **fields) -> str:
+    """The plan's log of a job of ``stage`` (plan.log_path): ``fields`` filled, the rest wildcards."""
+    return plan.pattern(plan.log_path(plan.STAGES[stage]), **fields)
+
+
+def benchmark_of(stage: str, **fields) -> str:
+    """The plan's benchmark file of a job of ``stage`` (plan.benchmark_path), as ``log_of``."""
+    return plan.pattern(plan.benchmark_path(plan.STAGES[stage]), **fields)
+
+
+def inputs_of(stage: str) -> list[str]:
+    """The DAG's outputs under the results roots ``stage`` reads whole (plan.Stage.inputs)."""
+    return outputs_under(*plan.STAGES[stage].inputs)
+
+
 def prepared_dir(track: str) -> str:
     return plan.fill(plan.PREPARED, dataset=TRACKS[track]["dataset"])
 
@@ -128,10 +157,6 @@ def train_outputs(stage: str, run: str) -> list:
             for name in ("last.pt", "train.log")}
     return [report(path, caption="../report/config.rst", category="Configuration", subcategory="{track}")
             if path == config_yaml else update(path) if path in kept else path for path in files]
-
-
-def train_log(run: str, kind: str = "logs") -> str:
-    return f"results/{kind}/train/{{track}}/{run}/seed{{seed}}.{'log' if kind == 'logs' else 'tsv'}"
 
 
 TRAIN_RESOURCES = dict(mem_mb=COMPUTE["train_mem_mb"], gpu=COMPUTE["train_gpus"])
@@ -178,14 +203,11 @@ def _restore_mtimes(times: dict[str, int]) -> int:
     return reset
 
 
-def _stages_written_since(times: dict[str, int], since_ns: int) -> list[str]:
-    """DVC stages (dvc.yaml addresses) with an output written since ``since_ns``, i.e. by this run."""
-    from dvc.repo import Repo
-
+def _jobs_written_since(times: dict[str, int], since_ns: int) -> list[list[str]]:
+    """The outputs of each job (one dvc.yaml stage each) that wrote a file since ``since_ns``, i.e. in this
+    run: the plan knows every job's outputs (plan.written_jobs)."""
     fresh = {path for path, mtime_ns in times.items() if mtime_ns >= since_ns}
-    with Repo(".") as repo:
-        return [stage.addressing for stage in repo.index.stages
-                if any(plan.under(path, out.def_path) for out in stage.outs for path in fresh)]
+    return plan.written_jobs(config, fresh)
 
 
 def record_with_dvc() -> None:
@@ -197,10 +219,11 @@ def record_with_dvc() -> None:
     but a link cache (a user's own config) replaces them with new, newer files, and Snakemake would then
     rerun everything downstream; the times are put back either way."""
     times = _mtimes(["data", "results"])
-    stages = _stages_written_since(times, RUN_STARTED_NS)
+    stages = _jobs_written_since(times, RUN_STARTED_NS)
     if not stages:
         return
-    if subprocess.run(["dvc", "commit", "--force", "--quiet", *stages]).returncode != 0:
+    # `dvc commit` takes output paths as targets (its documented CLI): every output of each such stage
+    if subprocess.run(["dvc", "commit", "--force", "--quiet", *(p for outs in stages for p in outs)]).returncode != 0:
         print("snakemake: `dvc commit` failed; run it by hand so that `dvc status` is clean", file=sys.stderr)
     if _restore_mtimes(times):
         subprocess.run(["dvc", "status", "--quiet"])  # re-hash once: DVC's state learns the restored times

@@ -6,9 +6,9 @@ rule complexity:
     output:
         outputs_of("complexity", model="{model}"),
     log:
-        "results/logs/complexity/{model}.log",
+        log_of("complexity"),
     benchmark:
-        "results/benchmarks/complexity/{model}.tsv"
+        benchmark_of("complexity")
     params:
         role=lambda w: ROLE_OF_MODEL[w.model],
         reads=lambda w: reads("complexity", role=ROLE_OF_MODEL[w.model]),

@@ -18,14 +18,14 @@ def external_sources(name: str) -> list[str]:
 
 rule external:
     input:
-        data=outputs_under(*plan.STAGES["external"].inputs),  # the prepared datasets (GT), as in dvc.yaml
+        data=inputs_of("external"),  # the prepared datasets (GT), as in dvc.yaml
         source=lambda w: external_sources(w.name),
     output:
         outputs_of("external", name="{name}"),
     log:
-        "results/logs/external/{name}.log",
+        log_of("external"),
     benchmark:
-        "results/benchmarks/external/{name}.tsv"
+        benchmark_of("external")
     wildcard_constraints:
         name="[A-Za-z0-9][A-Za-z0-9_.-]*",
     threads: config["evaluate"]["workers"]

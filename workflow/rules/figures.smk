@@ -3,13 +3,13 @@
 
 rule figures:
     input:
-        outputs_under(*plan.STAGES["figures"].inputs),
+        inputs_of("figures"),
     output:
         [report(path, caption="../report/figures.rst", category="Figures") for path in FIGURES],
     log:
-        "results/logs/figures.log",
+        log_of("figures"),
     benchmark:
-        "results/benchmarks/figures.tsv"
+        benchmark_of("figures")
     params:
         reads=reads("figures"),
     threads: 1

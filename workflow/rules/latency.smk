@@ -7,9 +7,9 @@ rule latency:
     output:
         outputs_of("latency", model="{model}"),
     log:
-        "results/logs/latency/{model}.log",
+        log_of("latency"),
     benchmark:
-        "results/benchmarks/latency/{model}.tsv"
+        benchmark_of("latency")
     params:
         role=lambda w: ROLE_OF_MODEL[w.model],
         reads=lambda w: reads("latency", role=ROLE_OF_MODEL[w.model]),

@@ -7,13 +7,13 @@ rule page:
     input:
         TABLES,
         FIGURES,
-        outputs_under(plan.TRAIN_ROOT, plan.EVAL_ROOT),
+        inputs_of("page"),  # the runs' records (the tables and figures are listed file by file above)
     output:
         report(plan.PAGE, caption="../report/page.rst", category="Results"),
     log:
-        "results/logs/page.log",
+        log_of("page"),
     benchmark:
-        "results/benchmarks/page.tsv"
+        benchmark_of("page")
     params:
         reads=reads("page"),
     threads: 1

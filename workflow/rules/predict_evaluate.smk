@@ -11,9 +11,9 @@ rule predict_evaluate:
     output:
         outputs_of("predict_evaluate", track="{track}", run="{run}", seed="{seed}", split="{split}"),
     log:
-        "results/logs/predict_evaluate/{track}/{run}/seed{seed}/{split}.log",
+        log_of("predict_evaluate"),
     benchmark:
-        "results/benchmarks/predict_evaluate/{track}/{run}/seed{seed}/{split}.tsv"
+        benchmark_of("predict_evaluate")
     threads: config["evaluate"]["workers"]
     resources:
         mem_mb=COMPUTE["mem_mb"],

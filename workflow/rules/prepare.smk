@@ -6,9 +6,9 @@ rule prepare:
     output:
         outputs_of("prepare", dataset="{dataset}"),
     log:
-        "results/logs/prepare/{dataset}.log",
+        log_of("prepare"),
     benchmark:
-        "results/benchmarks/prepare/{dataset}.tsv"
+        benchmark_of("prepare")
     params:
         reads=lambda w: reads("prepare", dataset=w.dataset),
     threads: 1

@@ -5,13 +5,13 @@
 
 rule tables:
     input:
-        outputs_under(*plan.STAGES["tables"].inputs),
+        inputs_of("tables"),
     output:
         [report(path, caption="../report/tables.rst", category="Tables") for path in TABLES],
     log:
-        "results/logs/tables.log",
+        log_of("tables"),
     benchmark:
-        "results/benchmarks/tables.tsv"
+        benchmark_of("tables")
     params:
         reads=reads("tables"),
     threads: 1

@@ -12,9 +12,9 @@ rule train_teacher:
     params:
         reads=lambda w: reads("train_teacher", track=w.track),
     log:
-        train_log("teacher"),
+        log_of("train_teacher", run="teacher"),
     benchmark:
-        train_log("teacher", "benchmarks")
+        benchmark_of("train_teacher", run="teacher")
     threads: COMPUTE["train_threads"]
     resources:
         **TRAIN_RESOURCES,
@@ -32,9 +32,9 @@ rule train_student:
     params:
         reads=lambda w: reads("train_student", track=w.track),
     log:
-        train_log("student"),
+        log_of("train_student", run="student"),
     benchmark:
-        train_log("student", "benchmarks")
+        benchmark_of("train_student", run="student")
     threads: COMPUTE["train_threads"]
     resources:
         **TRAIN_RESOURCES,
@@ -53,9 +53,9 @@ rule train_student_kd:
     params:
         reads=lambda w: reads("train_student_kd", track=w.track),
     log:
-        train_log("student_kd"),
+        log_of("train_student_kd", run="student_kd"),
     benchmark:
-        train_log("student_kd", "benchmarks")
+        benchmark_of("train_student_kd", run="student_kd")
     threads: COMPUTE["train_threads"]
     resources:
         **TRAIN_RESOURCES,
@@ -77,9 +77,9 @@ rule train_ablation:
     wildcard_constraints:
         ablation="|".join(ABLATIONS) or "kd_(?!x)x",  # no ablation configured: matches nothing
     log:
-        train_log("{ablation}"),
+        log_of("train_ablation", run="{ablation}"),
     benchmark:
-        train_log("{ablation}", "benchmarks")
+        benchmark_of("train_ablation", run="{ablation}")
     threads: COMPUTE["train_threads"]
     resources:
         **TRAIN_RESOURCES,
@@ -101,9 +101,9 @@ rule train_kd_method:
     wildcard_constraints:
         run="|".join(KD_METHODS) or "kd_(?!x)x",  # no method configured: matches nothing
     log:
-        train_log("{run}"),
+        log_of("train_kd_method"),
     benchmark:
-        train_log("{run}", "benchmarks")
+        benchmark_of("train_kd_method")
     threads: COMPUTE["train_threads"]
     resources:
         **TRAIN_RESOURCES,

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from aclnet_kd.constants import MEASURE_SIZE
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.provenance import cpu_model
 
@@ -67,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from aclnet_kd.models import MODEL_NAMES
 
     parser.add_argument("--model", choices=MODEL_NAMES, help="model name for build_model")
-    parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
+    parser.add_argument("--size", type=int, default=MEASURE_SIZE,
+                        help=f"square input side, a multiple of 32 (default {MEASURE_SIZE}, as the paper)")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (default 0: torch's default, "
                         "one per core)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")

@@ -28,6 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from aclnet_kd.config import load_params, section
+from aclnet_kd.constants import MEASURE_SIZE
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import atomic_write_text
 from aclnet_kd.models import MODEL_NAMES, build_model
@@ -84,7 +85,8 @@ def measure_complexity(model: torch.nn.Module, size: int, rgbd: bool | None = No
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=MODEL_NAMES, help="model name for build_model")
-    parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
+    parser.add_argument("--size", type=int, default=MEASURE_SIZE,
+                        help=f"square input side, a multiple of 32 (default {MEASURE_SIZE}, as the paper)")
     parser.add_argument("--backbone", default=None, help="backbone override (a Shunted variant or timm name)")
     parser.add_argument("--params", action="append", type=Path,
                         help="with --role: count the model configured in params `models.<role>` (repeatable)")

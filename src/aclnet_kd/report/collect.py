@@ -26,7 +26,7 @@ from aclnet_kd.io import read_json
 from aclnet_kd.losses.registry import REGISTRY, RELEASE_TERMS, ablation_title
 from aclnet_kd.train.record import RunRecord
 from aclnet_kd.workflow.plan import (  # noqa: F401  (PAPER_TABLES: re-export)
-    PAPER_TABLES, RUN_SUBDIR, SEED_DIR, STUDENT_RUNS,
+    EVAL_ROOT, PAPER_TABLES, RUN_SUBDIR, SEED_DIR, STUDENT_RUNS, TRAIN_ROOT,
 )
 
 # The paper's model names for our runs.
@@ -219,8 +219,8 @@ def add_results_arguments(parser: argparse.ArgumentParser) -> None:
     """The options `aclnet tables` and `aclnet figures` share: params files and the results roots."""
     parser.add_argument("--params", action="append", required=True, type=Path,
                         help="params.yaml, then optional presets merged over it (repeatable)")
-    parser.add_argument("--train-root", type=Path, default=Path("results/train"))
-    parser.add_argument("--eval-root", type=Path, default=Path("results/evaluate"))
+    parser.add_argument("--train-root", type=Path, default=Path(TRAIN_ROOT))
+    parser.add_argument("--eval-root", type=Path, default=Path(EVAL_ROOT))
     parser.add_argument("--external-root", type=Path,
                         help="rows readers bring, measured by `aclnet external` (params external); default "
                              "<eval-root>/external")

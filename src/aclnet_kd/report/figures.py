@@ -35,6 +35,7 @@ from aclnet_kd.report import external_rows
 from aclnet_kd.report.collect import (
     RUN_LABELS, TrackSettings, add_results_arguments, collect_runs, run_dir, seed_dirs, track_settings,
 )
+from aclnet_kd.workflow import plan
 
 RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
 
@@ -92,9 +93,9 @@ def mean_curves(eval_dirs: dict[int, Path], split: str) -> dict[str, np.ndarray]
     return {key: np.mean([c[key] for c in per_seed], axis=0) for key in columns}
 
 
-# curves.csv column -> (figure stem prefix, name, y label): the curves drawn against the threshold
-THRESHOLD_CURVES = {"fmeasure": ("fcurve", "F-measure", "F-measure (β² = 0.3)"),
-                    "emeasure": ("ecurve", "E-measure", "E-measure (enhanced alignment)")}
+# curves.csv column -> (name, y label): the curves drawn against the threshold (stems: plan.THRESHOLD_FIGURES)
+THRESHOLD_CURVES = {"fmeasure": ("F-measure", "F-measure (β² = 0.3)"),
+                    "emeasure": ("E-measure", "E-measure (enhanced alignment)")}
 
 
 def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir: Path,
@@ -119,9 +120,9 @@ def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir:
                title=_title("Precision-recall", settings, synthetic, split))
         ax.grid(alpha=0.3)
         ax.legend(loc="best")
-        written += save_figure(fig, out_dir, f"pr_{settings.name}_{split}")
+        written += save_figure(fig, out_dir, plan.fill(plan.PR_FIGURE, track=settings.name, split=split))
 
-        for column, (stem, name, ylabel) in THRESHOLD_CURVES.items():
+        for column, (name, ylabel) in THRESHOLD_CURVES.items():
             fig, ax = plt.subplots(figsize=(5, 4.5))
             for run, c in curves.items():
                 ax.plot(c["threshold"], c[column], color=RUN_COLOURS[run],
@@ -133,7 +134,8 @@ def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir:
                    title=_title(f"{name} vs threshold", settings, synthetic, split))
             ax.grid(alpha=0.3)
             ax.legend(loc="best")
-            written += save_figure(fig, out_dir, f"{stem}_{settings.name}_{split}")
+            stem = plan.fill(plan.THRESHOLD_FIGURES[column], track=settings.name, split=split)
+            written += save_figure(fig, out_dir, stem)
     return written
 
 
@@ -196,7 +198,7 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
         axes[row][0].set_ylabel(label, fontsize=7)
     fig.suptitle(_title(f"Qualitative, seed {first_seed}", settings, synthetic, split), fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, out_dir, f"qualitative_{settings.name}")
+    return save_figure(fig, out_dir, plan.fill(plan.QUALITATIVE_FIGURE, track=settings.name))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -270,7 +272,7 @@ def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, 
     fig.suptitle(_title("Training curves (line: mean over seeds; band: min–max over seeds)", settings, synthetic),
                  fontsize=11)
     fig.tight_layout()
-    return save_figure(fig, out_dir, f"training_{settings.name}")
+    return save_figure(fig, out_dir, plan.fill(plan.TRAINING_FIGURE, track=settings.name))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -301,9 +303,9 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_results_arguments(parser)
-    parser.add_argument("--pred-root", type=Path, default=Path("results/predict"))
-    parser.add_argument("--data-root", type=Path, default=Path("data/prepared"))
-    parser.add_argument("--out-dir", type=Path, default=Path("results/figures"))
+    parser.add_argument("--pred-root", type=Path, default=Path(plan.PREDICT_ROOT))
+    parser.add_argument("--data-root", type=Path, default=Path(plan.PREPARED_ROOT))
+    parser.add_argument("--out-dir", type=Path, default=Path(plan.FIGURES_DIR))
 
 
 def main(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from aclnet_kd.losses.registry import LABEL
 from aclnet_kd.report.collect import track_settings
 from aclnet_kd.report.table3 import RELEASE_RUN, RELEASE_SHORT_LABEL, track_differences
 from aclnet_kd.report.tables import load_reported
+from aclnet_kd.workflow.plan import KD_METHODS_FIGURE, fill
 
 
 def reported_gain(split: str, key: str = "Sm") -> float | None:
@@ -73,4 +74,4 @@ def kd_methods_figure(params: dict, train_root: Path | None, eval_root: Path, tr
     fig.supxlabel("ΔSm vs no KD (method − ACLNet-S, paired by seed): mean and 95% Student-t interval", fontsize=9)
     fig.suptitle(f"KD methods vs no KD, track {track} ({settings.dataset}"
                  f"{', SYNTHETIC data' if settings.synthetic else ''})", fontsize=10)
-    return save_figure(fig, out_dir, f"kd_methods_{track}")
+    return save_figure(fig, out_dir, fill(KD_METHODS_FIGURE, track=track))

@@ -37,8 +37,8 @@ from aclnet_kd.report.differences import (
 )
 from aclnet_kd.report.formatting import fmt, fmt_interval, fmt_mean_std, fmt_signed, markdown_table
 from aclnet_kd.report.tables import HEADINGS, load_reported
+from aclnet_kd.workflow.plan import KD_METHODS_TABLE as STEM  # the file stem, declared in the plan
 
-STEM = "table3_kd_methods"
 BASELINE = "student"  # no KD: the label loss only (ACLNet-S)
 BASELINE_LABEL = "no KD: label only (ACLNet-S)"
 RELEASE_RUN = "student_kd"  # ACLNet-S*: the release's KD losses at kd.weights

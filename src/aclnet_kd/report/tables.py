@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from aclnet_kd.config import load_params
-from aclnet_kd.constants import MODEL_NAMES, STUDENT_MODEL, TEACHER_MODEL
+from aclnet_kd.constants import MEASURE_SIZE, MODEL_NAMES, STUDENT_MODEL, TEACHER_MODEL
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import atomic_write_texts
 from aclnet_kd.report.collect import (
@@ -39,6 +39,7 @@ from aclnet_kd.report.collect import (
 from aclnet_kd.report import external_rows
 from aclnet_kd.report.provenance_note import code_note
 from aclnet_kd.report.formatting import fmt, fmt_mean_std, fmt_signed, markdown_table
+from aclnet_kd.workflow.plan import ABLATION_TABLE, COMPLEXITY_DIR, LATENCY_DIR, TABLES_DIR, fill
 from aclnet_kd.report.differences import (
     DAGGER,
     DIFFERENCE_COLUMNS,
@@ -57,7 +58,7 @@ from aclnet_kd.report.differences import (
 REPORTED_CSV = Path(__file__).with_name("reported.csv")
 HEADINGS = {"Sm": "S<sub>m</sub> ↑", "MAE": "MAE ↓", "maxF": "maxF ↑", "maxE": "maxE ↑"}
 RUN_MODELS = {"teacher": TEACHER_MODEL, "student": STUDENT_MODEL, "student_kd": STUDENT_MODEL}
-LATENCY_HEADING = "ms/img ↓ (256², batch 1, CPU of this run)"
+LATENCY_HEADING = f"ms/img ↓ ({MEASURE_SIZE}², batch 1, CPU of this run)"
 SWAP_NOTE = (
     "Table II of the paper prints the maxF and maxE columns swapped (e.g. BBS-Net's own NJU2K numbers are "
     "maxF 0.920 / maxE 0.949; Table II prints maxF 0.949 / maxE 0.920). The reported values here are put "
@@ -118,7 +119,7 @@ def _complexity_cells(complexity: dict | None, decimals: int = 2) -> tuple[str, 
 
 def complexity_note(complexities: dict[str, dict | None]) -> str:
     t, s = complexities.get(TEACHER_MODEL), complexities.get(STUDENT_MODEL)
-    note = ("FLOPs/G of our rows = G multiply-accumulates (MACs) for one 256 x 256 input, written "
+    note = (f"FLOPs/G of our rows = G multiply-accumulates (MACs) for one {MEASURE_SIZE} x {MEASURE_SIZE} input, written "
             "\"all / excl. matmul\": all counts every MAC including the batched matrix products of attention "
             "and WF_V2; excl. matmul is the thop convention the paper used (conv and linear layers only). ")
     if t is not None and s is not None:
@@ -139,7 +140,8 @@ def latency_note(latencies: dict[str, dict | None]) -> str:
         return "ms/img: not measured (run `aclnet latency`, the `latency` stage); n/a above."
     lat = measured[0]
     return (f"ms/img of our rows = median milliseconds per image of `aclnet latency` (PyTorch eager fp32, "
-            f"256 x 256, batch 1, {lat['threads']} thread(s), warm-up excluded) on this run's CPU, {lat['cpu']}; "
+            f"{MEASURE_SIZE} x {MEASURE_SIZE}, batch 1, {lat['threads']} thread(s), warm-up excluded) on this run's "
+            f"CPU, {lat['cpu']}; "
             f"p90 in table1.csv. The paper reports no latency, so other rows have none. "
             f"benchmarks/inference_latency.py compares onnxruntime, bf16 and int8 (docs/deploy.md).")
 
@@ -372,7 +374,7 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
                 op_tracks[track] = (settings, runs)
                 synthetic |= settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         if any(run in runs for run in ablations if run not in RUN_LABELS):
-            out[f"ablation_{track}"] = ablation_table(settings, runs, decimals, ablations)
+            out[fill(ABLATION_TABLE, track=track)] = ablation_table(settings, runs, decimals, ablations)
     if any(stem in out for stem, _ in PAPER_TABLES.values()):
         out[DIFFERENCES] = (pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS),
                             differences_markdown(rows, decimals, synthetic))
@@ -393,10 +395,10 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
 # ---------------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_results_arguments(parser)
-    parser.add_argument("--complexity-dir", type=Path, default=Path("results/complexity"))
-    parser.add_argument("--latency-dir", type=Path, default=Path("results/latency"),
+    parser.add_argument("--complexity-dir", type=Path, default=Path(COMPLEXITY_DIR))
+    parser.add_argument("--latency-dir", type=Path, default=Path(LATENCY_DIR),
                         help="ms/image per model from `aclnet latency` (Table I's latency column)")
-    parser.add_argument("--out-dir", type=Path, default=Path("results/tables"))
+    parser.add_argument("--out-dir", type=Path, default=Path(TABLES_DIR))
 
 
 def main(args: argparse.Namespace) -> int:

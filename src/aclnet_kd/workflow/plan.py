@@ -9,11 +9,12 @@ strings; each front end fills the fields its own way (Snakemake: ``{wildcards.tr
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from aclnet_kd.constants import ROLES  # noqa: F401  (params `models.<role>`; complexity and latency per role)
+from aclnet_kd.constants import MEASURE_SIZE, ROLES  # noqa: F401  (ROLES: params `models.<role>`, re-export)
 
 PARAMS_FILE = "params.yaml"
 
@@ -27,6 +28,10 @@ LATENCY_DIR = "results/latency"
 TABLES_DIR = "results/tables"
 FIGURES_DIR = "results/figures"
 PAGE = "results/index.html"  # the one self-contained results page (aclnet page; the Snakemake report opens on it)
+# Every job's log (its commands' output, appended across attempts) and Snakemake's benchmark of it, under
+# these roots by the same name: the stage (train_*: "train"), then the job's part of its folder (log_name).
+LOGS_ROOT = "results/logs"
+BENCHMARKS_ROOT = "results/benchmarks"
 
 RUN_SUBDIR = "{track}/{run}/seed{seed}"  # one trained model, under each results root
 PREPARED = PREPARED_ROOT + "/{dataset}"
@@ -42,10 +47,19 @@ EXTERNAL_ROOT = EVAL_ROOT + "/external"
 EXTERNAL_DIR = EXTERNAL_ROOT + "/{name}"
 RUN_RECORD = TRAIN_DIR + "/run.json"  # holds the operating point that `aclnet evaluate --run-record` scores
 
+# ---- the report's file stems: a table is <stem>.csv + .md (+ .tex: LATEX_TABLES), a figure <stem>.png + .pdf ----
 # The paper's tables: track -> (file stem, table number). The tracks are fixed because each feeds one table.
 PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
 DIFFERENCES = "differences"  # S* − S and T − S with intervals, every track: written with the paper tables
 OPERATING_POINT = "operating_point"  # the binary metrics at each run's operating point, every track: likewise
+ABLATION_TABLE = "ablation_{track}"  # the KD-loss ablations of one track (params ablations)
+KD_METHODS_TABLE = "table3_kd_methods"  # Table III, every track (params kd_methods)
+PR_FIGURE = "pr_{track}_{split}"  # precision-recall curves of one test split
+THRESHOLD_FIGURES = {"fmeasure": "fcurve_{track}_{split}",  # curves.csv column -> its curve against the
+                     "emeasure": "ecurve_{track}_{split}"}  # threshold, one test split
+QUALITATIVE_FIGURE = "qualitative_{track}"  # inputs, GT and maps of a few test images
+TRAINING_FIGURE = "training_{track}"  # the dvclive logs per epoch
+KD_METHODS_FIGURE = "kd_methods_{track}"  # Table III's differences with their intervals
 TRACKS = tuple(PAPER_TABLES)
 STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
 # params `kd_methods` (issue 12, table3): further distilled students, each trained once per seed like these.
@@ -77,10 +91,23 @@ class Output:
     folder: bool = False
 
 
+# A dvc.yaml stage group: (fields in DVC syntax, foreach, matrix); neither loop: one DVC stage.
+Group = tuple[dict, Any, Any]
+
+
+def _one_job(params: dict) -> list[dict]:
+    return [{}]
+
+
 @dataclass(frozen=True)
 class Stage:
-    """A kind of job. ``commands`` run back to back; their fields are paths, wildcards or params values
-    (``values``: field -> params key, interpolated by each front end)."""
+    """A kind of job: its whole entry in the plan. ``commands`` run back to back; their fields are paths,
+    wildcards or params values (``values``: field -> params key, interpolated by each front end).
+
+    ``jobs`` gives the fields of each job for the params of one run (Snakemake); ``dvc`` the same jobs as
+    dvc.yaml groups {group: Group}, looped by DVC over the values it reads from params.yaml. With
+    ``per_track`` it is called once per track (DVC cannot look up `tracks.<track>.dataset` from a looped
+    track name). Left out: one job, one DVC stage named after the stage."""
 
     name: str
     commands: tuple[str, ...]
@@ -90,11 +117,24 @@ class Stage:
     outputs: tuple[Output, ...] = ()
     values: dict[str, str] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()  # templates; a results root stands for every output under it
+    jobs: Callable[[dict], list[dict]] = _one_job
+    dvc: Callable[..., dict[str, Group]] | None = None
+    per_track: bool = False
+    log_group: str = ""  # the folder of its logs and benchmarks under their roots (default: its name)
 
     @property
     def all_reads(self) -> tuple[str, ...]:
         """``reads`` and the params keys of ``values`` (a value in the command is read too)."""
         return self.reads + tuple(key for key in self.values.values() if key not in self.reads)
+
+    @property
+    def log_name(self) -> str:
+        """A job's log and benchmark name: the log group, then the part of its folder from the first field
+        on, suffix dropped (``train/{track}/{run}/seed{seed}``); a single job's is the group alone."""
+        parts = self.folder.split("/")
+        first = next((i for i, part in enumerate(parts) if "{" in part), len(parts))
+        job = "/".join(parts[first:]).split(".")[0]
+        return "/".join(filter(None, (self.log_group or self.name, job)))
 
 
 TRAIN_FILES = ("best.pt", "last.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
@@ -116,65 +156,6 @@ _LAUNCHER = {"launcher": "compute.launcher"}
 _TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track} "
           "--restart-finished")
 _TRAIN_READS = ("train", "models.%s", "tracks.{track}.train", "operating_point")  # + compute.launcher (a value)
-
-
-def _train(name: str, role: str, kd: str, extra: str = "", extra_read: str = "") -> Stage:
-    command = _TRAIN % (role, kd)
-    if extra:
-        command = command.replace(" --data ", f" {extra} --data ")
-    reads = tuple(key % role if "%" in key else key for key in _TRAIN_READS) + ((extra_read,) if extra_read else ())
-    inputs: tuple[str, ...] = ("{data}",)
-    if kd == "on":  # only distilled students read `kd`: KD settings never invalidate the other runs
-        reads += ("kd",)
-        inputs += ("{teacher}",)
-    return Stage(name, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs)
-
-
-STAGES: dict[str, Stage] = {stage.name: stage for stage in (
-    Stage("prepare", ("aclnet prepare {params} --dataset {dataset} --out {out}",), ("datasets.{dataset}",),
-          ("prepare",), PREPARED, (Output(PREPARED, folder=True),)),
-    _train("train_teacher", "teacher", "off"),
-    _train("train_student", "student", "off"),
-    _train("train_student_kd", "student", "on", "--teacher {teacher}"),
-    _train("train_ablation", "student", "on", "--teacher {teacher} --kd-weights {weights}"),
-    _train("train_kd_method", "student", "on", "--teacher {teacher} --kd-method {run}", "kd_methods.{run}"),
-    Stage("predict_evaluate", (
-        "aclnet predict --checkpoint {checkpoint} --dataset {data} --split {split} --out {pred} "
-        "--protocol {protocol} --batch-size {batch_size}",
-        "aclnet evaluate --pred {pred} --gt {data} --split {split} --out {out}/metrics.json "
-        "--curves {out}/curves.csv --per-image {out}/per_image.csv --workers {workers} --run-record {record}",
-    ), (), ("predict", "evaluate"),
-        EVAL_DIR, EVAL_OUTPUTS,
-        {"protocol": "predict.protocol", "batch_size": "predict.batch_size", "workers": "evaluate.workers"},
-        ("{checkpoint}", "{data}")),
-    Stage("complexity", ("aclnet complexity {params} --role {role} --size 256 --out {out}",),
-          ("models.{role}",), ("complexity",), COMPLEXITY, (Output(COMPLEXITY, "metric"),)),
-    # Table I's ms/img; Snakemake reserves compute.latency_cores for it (a scheduling setting, not a read)
-    Stage("latency", ("aclnet latency {params} --role {role} --size 256 --warmup {warmup} --iters {iters} "
-                      "--out {out}",),
-          ("models.{role}",), ("latency",), LATENCY, (Output(LATENCY, "metric"),),
-          {"warmup": "latency.warmup", "iters": "latency.iters"}),
-    Stage("tables", (f"aclnet tables {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
-                     f"--complexity-dir {COMPLEXITY_DIR} --latency-dir {LATENCY_DIR} --out-dir {TABLES_DIR}",),
-          ("seeds", "tracks", "ablations", "kd_methods", "external", "tables"), ("tables",), TABLES_DIR, (Output(TABLES_DIR, folder=True),),
-          inputs=(EVAL_ROOT, TRAIN_ROOT, COMPLEXITY_DIR, LATENCY_DIR)),
-    Stage("figures", (f"aclnet figures {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
-                      f"--pred-root {PREDICT_ROOT} --data-root {PREPARED_ROOT} --out-dir {FIGURES_DIR}",),
-          ("seeds", "tracks", "kd_methods", "external", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
-          inputs=(EVAL_ROOT, PREDICT_ROOT, TRAIN_ROOT, PREPARED_ROOT)),
-    # one row readers bring: predict (a checkpoint entry) and evaluate every test split of its track
-    Stage("external", (f"aclnet external {{params}} --name {{name}} --data-root {PREPARED_ROOT} --out {{out}}",),
-          ("external.{name}", "tracks.{track}", "models", "train", "predict.batch_size", "evaluate.workers"),
-          ("external",), EXTERNAL_DIR, (Output(EXTERNAL_DIR, folder=True),), inputs=(PREPARED_ROOT,)),
-    # the tables, verdicts and figures on one page, with the records' provenance (commits, packages, machines)
-    Stage("page", (f"aclnet page {{params}} --tables-dir {TABLES_DIR} --figures-dir {FIGURES_DIR} "
-                   f"--train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} --out {PAGE}",),
-          ("tracks", "ablations", "kd_methods"), ("page",), PAGE, (Output(PAGE),),
-          inputs=(TABLES_DIR, FIGURES_DIR, TRAIN_ROOT, EVAL_ROOT)),
-)}
-# tables and figures also read the source of each track's dataset (synthetic or real): added per track.
-REPORT_SOURCE = "datasets.{dataset}.source"
-REPORT_STAGES = ("tables", "figures", "page")
 
 
 # ---- the jobs of each stage, for the params of one run (Snakemake) ----
@@ -218,66 +199,132 @@ def _evaluate_jobs(params: dict) -> list[dict]:
             for run, seed in runs(params) for split in spec["test_splits"]]
 
 
-# stage -> its jobs' fields, from the params. Adding a stage: one entry here, one in DVC_GROUPS.
-JOBS: dict[str, Callable[[dict], list[dict]]] = {
-    "prepare": lambda p: [dict(dataset=d) for d in dict.fromkeys(t["dataset"] for t in p["tracks"].values())],
-    "train_teacher": _train_jobs("teacher"),
-    "train_student": _train_jobs("student"),
-    "train_student_kd": _train_jobs("student_kd"),
-    "train_ablation": _ablation_jobs,
-    "train_kd_method": _kd_method_jobs,
-    "predict_evaluate": _evaluate_jobs,
-    "complexity": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
-    "latency": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
-    "external": lambda p: [dict(name=name, track=entry["track"]) for name, entry in external(p).items()],
-    "tables": lambda p: [{}],
-    "figures": lambda p: [{}],
-    "page": lambda p: [{}],
-}
+def _model_jobs(params: dict) -> list[dict]:
+    """One job per configured model (complexity, latency), named by the model."""
+    return [dict(role=role, model=params["models"][role]["name"]) for role in ROLES]
 
 
-# ---- the same jobs as dvc.yaml stage groups: values DVC reads from params.yaml when it runs ----
-# group -> (stage, fields in DVC syntax, foreach, matrix). One group per track where a track's dataset or
-# test splits drive the loop: DVC cannot look up `tracks.<track>.dataset` from a looped track name.
-def _track_groups(track: str) -> dict[str, tuple[str, dict, Any, Any]]:
-    data = PREPARED.format(dataset=f"${{tracks.{track}.dataset}}")
-    first = "${seeds[0]}"
-    train = dict(track=track, data=data, teacher=CHECKPOINT.format(track=track, run="teacher", seed=first))
+# ---- the same jobs as dvc.yaml groups: values DVC reads from params.yaml when it runs ----
+_FIRST = "${seeds[0]}"
+
+
+def _dvc_data(track: str) -> str:
+    return PREPARED.format(dataset=f"${{tracks.{track}.dataset}}")
+
+
+def _dvc_train(kind: str, run: str, seed: str, foreach: Any = None, matrix: Any = None,
+               **more: str) -> Callable[[str], dict[str, Group]]:
+    """A training stage's group of one track, ``train_<kind>_<track>``."""
+    def groups(track: str) -> dict[str, Group]:
+        teacher = CHECKPOINT.format(track=track, run="teacher", seed=_FIRST)
+        fields = dict(track=track, data=_dvc_data(track), teacher=teacher, run=run, seed=seed, **more)
+        return {f"train_{kind}_{track}": (fields, foreach, dict(matrix) if matrix else None)}  # a copy per track
+    return groups
+
+
+def _dvc_evaluate(track: str) -> dict[str, Group]:
     splits = f"${{tracks.{track}.test_splits}}"
-    evaluate = dict(track=track, data=data, split="${item.split}")
+    evaluate = dict(track=track, data=_dvc_data(track), split="${item.split}")
     return {
-        f"train_student_{track}": ("train_student", dict(train, run="student", seed="${item}"), "${seeds}", None),
-        f"train_student_kd_{track}": ("train_student_kd", dict(train, run="student_kd", seed="${item}"),
-                                      "${seeds}", None),
-        f"train_ablation_{track}": ("train_ablation", dict(train, run="${key}", seed=first, weights="${item}"),
-                                    "${ablations}", None),
-        f"train_kd_method_{track}": ("train_kd_method", dict(train, run="${item.run}", seed="${item.seed}"),
-                                     None, {"run": "${kd_methods}", "seed": "${seeds}"}),
-        f"predict_evaluate_teacher_{track}": ("predict_evaluate", dict(evaluate, run="teacher", seed=first),
-                                              None, {"split": splits}),
-        f"predict_evaluate_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed="${item.seed}"),
+        f"predict_evaluate_teacher_{track}": (dict(evaluate, run="teacher", seed=_FIRST), None, {"split": splits}),
+        f"predict_evaluate_{track}": (dict(evaluate, run="${item.run}", seed="${item.seed}"),
                                       None, {"run": list(STUDENT_RUNS), "seed": "${seeds}", "split": splits}),
-        f"predict_evaluate_ablation_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed=first),
+        f"predict_evaluate_ablation_{track}": (dict(evaluate, run="${item.run}", seed=_FIRST),
                                                None, {"run": "${ablations}", "split": splits}),
-        f"predict_evaluate_kd_method_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}",
-                                                                         seed="${item.seed}"),
+        f"predict_evaluate_kd_method_{track}": (dict(evaluate, run="${item.run}", seed="${item.seed}"),
                                                 None, {"run": "${kd_methods}", "seed": "${seeds}", "split": splits}),
     }
 
 
+def _dvc_models(name: str) -> Callable[[], dict[str, Group]]:
+    return lambda: {name: (dict(role="${key}", model="${item.name}"), "${models}", None)}
+
+
+def _train(name: str, role: str, kd: str, jobs: Callable[[dict], list[dict]], dvc: Callable[..., dict[str, Group]],
+           extra: str = "", extra_read: str = "", per_track: bool = True) -> Stage:
+    command = _TRAIN % (role, kd)
+    if extra:
+        command = command.replace(" --data ", f" {extra} --data ")
+    reads = tuple(key % role if "%" in key else key for key in _TRAIN_READS) + ((extra_read,) if extra_read else ())
+    inputs: tuple[str, ...] = ("{data}",)
+    if kd == "on":  # only distilled students read `kd`: KD settings never invalidate the other runs
+        reads += ("kd",)
+        inputs += ("{teacher}",)
+    return Stage(name, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs, jobs, dvc,
+                 per_track, log_group="train")
+
+
+# Every stage, in DAG order (dvc.yaml's order too). Adding a stage: its entry here (and its rule file).
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (
+    Stage("prepare", ("aclnet prepare {params} --dataset {dataset} --out {out}",), ("datasets.{dataset}",),
+          ("prepare",), PREPARED, (Output(PREPARED, folder=True),),
+          jobs=lambda p: [dict(dataset=d) for d in dict.fromkeys(t["dataset"] for t in p["tracks"].values())],
+          dvc=lambda: {"prepare": (dict(dataset="${item.dataset}"), "${tracks}", None)}),
+    Stage("complexity", (f"aclnet complexity {{params}} --role {{role}} --size {MEASURE_SIZE} --out {{out}}",),
+          ("models.{role}",), ("complexity",), COMPLEXITY, (Output(COMPLEXITY, "metric"),),
+          jobs=_model_jobs, dvc=_dvc_models("complexity")),
+    # Table I's ms/img; Snakemake reserves compute.latency_cores for it (a scheduling setting, not a read)
+    Stage("latency", (f"aclnet latency {{params}} --role {{role}} --size {MEASURE_SIZE} --warmup {{warmup}} "
+                      "--iters {iters} --out {out}",),
+          ("models.{role}",), ("latency",), LATENCY, (Output(LATENCY, "metric"),),
+          {"warmup": "latency.warmup", "iters": "latency.iters"}, jobs=_model_jobs, dvc=_dvc_models("latency")),
+    _train("train_teacher", "teacher", "off", _train_jobs("teacher"), per_track=False, dvc=lambda: {
+        "train_teacher": (dict(track="${key}", run="teacher", seed=_FIRST, dataset="${item.dataset}"), "${tracks}",
+                          None)}),
+    # the stages below, up to predict_evaluate, are one dvc.yaml group per track, all of a track's together
+    _train("train_student", "student", "off", _train_jobs("student"), _dvc_train("student", "student", "${item}", "${seeds}")),
+    _train("train_student_kd", "student", "on", _train_jobs("student_kd"),
+           _dvc_train("student_kd", "student_kd", "${item}", "${seeds}"), "--teacher {teacher}"),
+    _train("train_ablation", "student", "on", _ablation_jobs,
+           _dvc_train("ablation", "${key}", _FIRST, "${ablations}", weights="${item}"),
+           "--teacher {teacher} --kd-weights {weights}"),
+    _train("train_kd_method", "student", "on", _kd_method_jobs,
+           _dvc_train("kd_method", "${item.run}", "${item.seed}", None, {"run": "${kd_methods}", "seed": "${seeds}"}),
+           "--teacher {teacher} --kd-method {run}", "kd_methods.{run}"),
+    Stage("predict_evaluate", (
+        "aclnet predict --checkpoint {checkpoint} --dataset {data} --split {split} --out {pred} "
+        "--protocol {protocol} --batch-size {batch_size}",
+        "aclnet evaluate --pred {pred} --gt {data} --split {split} --out {out}/metrics.json "
+        "--curves {out}/curves.csv --per-image {out}/per_image.csv --workers {workers} --run-record {record}",
+    ), (), ("predict", "evaluate"),
+        EVAL_DIR, EVAL_OUTPUTS,
+        {"protocol": "predict.protocol", "batch_size": "predict.batch_size", "workers": "evaluate.workers"},
+        ("{checkpoint}", "{data}"), _evaluate_jobs, _dvc_evaluate, per_track=True),
+    # one row readers bring: predict (a checkpoint entry) and evaluate every test split of its track
+    Stage("external", (f"aclnet external {{params}} --name {{name}} --data-root {PREPARED_ROOT} --out {{out}}",),
+          ("external.{name}", "tracks.{track}", "models", "train", "predict.batch_size", "evaluate.workers"),
+          ("external",), EXTERNAL_DIR, (Output(EXTERNAL_DIR, folder=True),), inputs=(PREPARED_ROOT,),
+          jobs=lambda p: [dict(name=name, track=entry["track"]) for name, entry in external(p).items()],
+          dvc=lambda: {"external": (dict(name="${key}", track="${item.track}"), "${external}", None)}),
+    Stage("tables", (f"aclnet tables {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
+                     f"--complexity-dir {COMPLEXITY_DIR} --latency-dir {LATENCY_DIR} --out-dir {TABLES_DIR}",),
+          ("seeds", "tracks", "ablations", "kd_methods", "external", "tables"), ("tables",), TABLES_DIR, (Output(TABLES_DIR, folder=True),),
+          inputs=(EVAL_ROOT, TRAIN_ROOT, COMPLEXITY_DIR, LATENCY_DIR)),
+    Stage("figures", (f"aclnet figures {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
+                      f"--pred-root {PREDICT_ROOT} --data-root {PREPARED_ROOT} --out-dir {FIGURES_DIR}",),
+          ("seeds", "tracks", "kd_methods", "external", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
+          inputs=(EVAL_ROOT, PREDICT_ROOT, TRAIN_ROOT, PREPARED_ROOT)),
+    # the tables, verdicts and figures on one page, with the records' provenance (commits, packages, machines)
+    Stage("page", (f"aclnet page {{params}} --tables-dir {TABLES_DIR} --figures-dir {FIGURES_DIR} "
+                   f"--train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} --out {PAGE}",),
+          ("tracks", "ablations", "kd_methods"), ("page",), PAGE, (Output(PAGE),),
+          inputs=(TABLES_DIR, FIGURES_DIR, TRAIN_ROOT, EVAL_ROOT)),
+)}
+# tables and figures also read the source of each track's dataset (synthetic or real): added per track.
+REPORT_SOURCE = "datasets.{dataset}.source"
+REPORT_STAGES = ("tables", "figures", "page")
+
+
 def dvc_groups() -> dict[str, tuple[str, dict, Any, Any]]:
-    """Every dvc.yaml stage group in DAG order: {group: (stage, fields, foreach, matrix)}."""
-    groups: dict[str, tuple[str, dict, Any, Any]] = {
-        "prepare": ("prepare", dict(dataset="${item.dataset}"), "${tracks}", None),
-        "complexity": ("complexity", dict(role="${key}", model="${item.name}"), "${models}", None),
-        "latency": ("latency", dict(role="${key}", model="${item.name}"), "${models}", None),
-        "train_teacher": ("train_teacher", dict(track="${key}", run="teacher", seed="${seeds[0]}",
-                                                dataset="${item.dataset}"), "${tracks}", None),
-    }
-    for track in TRACKS:
-        groups.update(_track_groups(track))
-    groups["external"] = ("external", dict(name="${key}", track="${item.track}"), "${external}", None)
-    groups.update({name: (name, {}, None, None) for name in REPORT_STAGES})
+    """Every dvc.yaml stage group in DAG order: {group: (stage, fields, foreach, matrix)}. Consecutive
+    per-track stages come track by track: all of rail's groups, then sod's."""
+    groups: dict[str, tuple[str, dict, Any, Any]] = {}
+    for per_track, block in itertools.groupby(STAGES.values(), key=lambda stage: stage.per_track):
+        block = list(block)
+        for track in TRACKS if per_track else (None,):
+            for stage in block:
+                made = stage.dvc(track) if per_track else stage.dvc() if stage.dvc else {stage.name: ({}, None, None)}
+                groups.update({group: (stage.name, *body) for group, body in made.items()})
     return groups
 
 
@@ -345,7 +392,47 @@ def reads(stage: Stage, params: dict, **fields: Any) -> dict[str, Any]:
 def all_outputs(params: dict, skip: tuple[str, ...] = ()) -> list[str]:
     """Every output path of every job (but those of the stages in ``skip``), in plan order."""
     return [path for name, stage in STAGES.items() if name not in skip
-            for fields in JOBS[name](params) for path, _ in output_paths(stage, **fields)]
+            for fields in stage.jobs(params) for path, _ in output_paths(stage, **fields)]
+
+
+def job_outputs(params: dict) -> list[list[str]]:
+    """The output paths of each job of every stage, in plan order: one entry per dvc.yaml stage."""
+    return [[path for path, _ in output_paths(stage, **fields)] for stage in STAGES.values()
+            for fields in stage.jobs(params)]
+
+
+def written_jobs(params: dict, written: set[str]) -> list[list[str]]:
+    """The jobs (as ``job_outputs``) that wrote a path of ``written``: one of their outputs is that path or
+    a folder holding it."""
+    jobs = job_outputs(params)
+    job_of = {out: i for i, outs in enumerate(jobs) for out in outs}
+    found = set()
+    for path in written:
+        while path and path not in job_of:
+            path = path.rpartition("/")[0]
+        if path:
+            found.add(job_of[path])
+    return [jobs[i] for i in sorted(found)]
+
+
+def log_path(stage: Stage) -> str:
+    """The template of a job's log (the commands append to it): ``LOGS_ROOT/<log_name>.log``."""
+    return f"{LOGS_ROOT}/{stage.log_name}.log"
+
+
+def benchmark_path(stage: Stage) -> str:
+    """The template of a job's benchmark (Snakemake's time and memory): ``BENCHMARKS_ROOT/<log_name>.tsv``."""
+    return f"{BENCHMARKS_ROOT}/{stage.log_name}.tsv"
+
+
+class _Kept(dict):
+    def __missing__(self, key: str) -> str:
+        return f"{{{key}}}"
+
+
+def pattern(template: str, **fields: Any) -> str:
+    """``template`` with ``fields`` filled in and the others left as ``{field}`` (a Snakemake wildcard)."""
+    return template.format_map(_Kept(fields))
 
 
 def table_stems(params: dict) -> list[str]:
@@ -353,12 +440,12 @@ def table_stems(params: dict) -> list[str]:
     ablations if any."""
     stems = [PAPER_TABLES[track][0] for track in params["tracks"] if track in PAPER_TABLES]
     stems += [DIFFERENCES, OPERATING_POINT] if stems else []
-    stems += [f"ablation_{track}" for track in params["tracks"] if params["ablations"]]
-    return stems + (["table3_kd_methods"] if kd_methods(params) else [])
+    stems += [fill(ABLATION_TABLE, track=track) for track in params["tracks"] if params["ablations"]]
+    return stems + ([KD_METHODS_TABLE] if kd_methods(params) else [])
 
 
 # The tables also written as LaTeX (<stem>.tex, booktabs): the paper's tables and Table III.
-LATEX_TABLES = (*(stem for stem, _ in PAPER_TABLES.values()), "table3_kd_methods")
+LATEX_TABLES = (*(stem for stem, _ in PAPER_TABLES.values()), KD_METHODS_TABLE)
 
 
 def latex_stems(params: dict) -> list[str]:
@@ -393,7 +480,8 @@ def dvc_plots(params: dict) -> list[dict]:
 
 def figure_stems(params: dict) -> list[str]:
     """The figures (png + pdf each): PR, F- and E-curves per test split, qualitative and training per track."""
-    stems = [f"{kind}_{track}_{split}" for track, spec in params["tracks"].items()
-             for split in spec["test_splits"] for kind in ("pr", "fcurve", "ecurve")]
-    stems += [f"{kind}_{track}" for track in params["tracks"] for kind in ("qualitative", "training")]
-    return stems + ([f"kd_methods_{track}" for track in params["tracks"]] if kd_methods(params) else [])
+    stems = [fill(template, track=track, split=split) for track, spec in params["tracks"].items()
+             for split in spec["test_splits"] for template in (PR_FIGURE, *THRESHOLD_FIGURES.values())]
+    stems += [fill(template, track=track) for track in params["tracks"]
+              for template in (QUALITATIVE_FIGURE, TRAINING_FIGURE)]
+    return stems + ([fill(KD_METHODS_FIGURE, track=track) for track in params["tracks"]] if kd_methods(params) else [])

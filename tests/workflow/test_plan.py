@@ -1,0 +1,76 @@
+"""The plan owns every path: each job's log and benchmark follow from its stage's entry, and the plan, not
+DVC's internals, says which jobs a run wrote."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import REPO_ROOT
+
+from aclnet_kd.config import load_params
+from aclnet_kd.workflow import plan
+
+ABLATIONS = {"kd_cld": "cld=1,mgmd=0,atd=0"}
+EXTERNAL = {"rel_s": {"track": "rail", "label": "S", "paper_row": "ACLNet-S", "checkpoint": "s.pth",
+                      "arch": "student"}}
+
+
+@pytest.fixture(scope="module")
+def params() -> dict:
+    """The smoke preset with every optional stage switched on (ablations, KD methods, an external row)."""
+    params = load_params([REPO_ROOT / "params.yaml", REPO_ROOT / "config" / "smoke.yaml"])
+    return {**params, "ablations": ABLATIONS, "external": EXTERNAL}
+
+
+def _jobs(params: dict) -> list[tuple[plan.Stage, dict]]:
+    return [(stage, fields) for stage in plan.STAGES.values() for fields in stage.jobs(params)]
+
+
+def test_every_job_has_its_own_log_and_benchmark(params) -> None:
+    jobs = _jobs(params)
+    assert {stage.name for stage, _ in jobs} == set(plan.STAGES)  # every stage has a job here
+    logs = [plan.fill(plan.log_path(stage), **fields) for stage, fields in jobs]
+    benchmarks = [plan.fill(plan.benchmark_path(stage), **fields) for stage, fields in jobs]
+    assert len(set(logs)) == len(logs) and len(set(benchmarks)) == len(benchmarks)
+    assert all(plan.under(p, plan.LOGS_ROOT) and p.endswith(".log") for p in logs)
+    assert all(plan.under(p, plan.BENCHMARKS_ROOT) and p.endswith(".tsv") for p in benchmarks)
+
+
+@pytest.mark.parametrize("stage, fields, log", [
+    ("train_kd_method", dict(track="rail", run="kd_fitnet", seed=1), "results/logs/train/rail/kd_fitnet/seed1.log"),
+    ("predict_evaluate", dict(track="sod", run="teacher", seed=0, split="NJU2K"),
+     "results/logs/predict_evaluate/sod/teacher/seed0/NJU2K.log"),
+    ("complexity", dict(model="aclnet_t"), "results/logs/complexity/aclnet_t.log"),
+    ("prepare", dict(dataset="synthetic-rail"), "results/logs/prepare/synthetic-rail.log"),
+    ("tables", {}, "results/logs/tables.log"),
+])
+def test_log_names_follow_the_stage_folder(stage: str, fields: dict, log: str) -> None:
+    assert plan.fill(plan.log_path(plan.STAGES[stage]), **fields) == log
+    assert plan.fill(plan.benchmark_path(plan.STAGES[stage]), **fields) == (
+        log.replace(plan.LOGS_ROOT, plan.BENCHMARKS_ROOT).removesuffix(".log") + ".tsv")
+
+
+def test_pattern_leaves_the_other_fields_as_wildcards() -> None:
+    assert plan.pattern(plan.log_path(plan.STAGES["train_student"]), run="student") == (
+        "results/logs/train/{track}/student/seed{seed}.log")
+
+
+def test_written_jobs_are_the_jobs_holding_a_written_path(params) -> None:
+    evaluate = plan.fill(plan.EVAL_DIR, track="rail", run="student", seed=params["seeds"][0],
+                         split=params["tracks"]["rail"]["test_splits"][0])
+    predict = plan.fill(plan.PREDICT_DIR, track="rail", run="student", seed=params["seeds"][0],
+                        split=params["tracks"]["rail"]["test_splits"][0])
+    written = {f"{predict}/a.png", f"{plan.TABLES_DIR}/table1.md", "results/logs/tables.log", "results/other.txt"}
+    jobs = plan.written_jobs(params, written)
+    assert jobs == [[predict, f"{evaluate}/metrics.json", f"{evaluate}/curves.csv", f"{evaluate}/per_image.csv"],
+                    [plan.TABLES_DIR]]  # in plan order; a log or a stray file is no job's output
+    assert plan.written_jobs(params, set()) == []
+    assert len(plan.job_outputs(params)) == len(_jobs(params))  # one entry per job (one dvc.yaml stage each)
+
+
+def test_dvc_groups_come_from_the_stage_entries() -> None:
+    groups = plan.dvc_groups()
+    assert {stage for stage, *_ in groups.values()} == set(plan.STAGES)
+    rail = [g for g in groups if g.endswith("_rail")]
+    first_sod = list(groups).index(next(g for g in groups if g.endswith("_sod")))
+    assert max(list(groups).index(g) for g in rail) < first_sod  # a track's groups together, rail first
