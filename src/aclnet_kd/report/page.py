@@ -31,13 +31,13 @@ from aclnet_kd.report.rendering import RANK_LEGEND, blocks_html, parse_markdown
 from aclnet_kd.workflow import plan
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-FIGURE_KINDS = {  # figure stem prefix -> what it shows
-    "pr": "Precision-recall curves (dataset-mean, 256 thresholds)",
-    "fcurve": "F-measure (β² = 0.3) against the binarisation threshold",
-    "ecurve": "E-measure against the binarisation threshold",
-    "qualitative": "Qualitative grid: input, depth, ground truth, teacher and students",
-    "training": "Training curves (mean over seeds, band = min to max)",
-    "kd_methods": "Table III: KD methods against no KD, with 95% intervals",
+FIGURE_KINDS = {  # the plan's figure stem template -> what it shows
+    plan.PR_FIGURE: "Precision-recall curves (dataset-mean, 256 thresholds)",
+    plan.THRESHOLD_FIGURES["fmeasure"]: "F-measure (β² = 0.3) against the binarisation threshold",
+    plan.THRESHOLD_FIGURES["emeasure"]: "E-measure against the binarisation threshold",
+    plan.QUALITATIVE_FIGURE: "Qualitative grid: input, depth, ground truth, teacher and students",
+    plan.TRAINING_FIGURE: "Training curves (mean over seeds, band = min to max)",
+    plan.KD_METHODS_FIGURE: "Table III: KD methods against no KD, with 95% intervals",
 }
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#111}
@@ -114,8 +114,9 @@ def table_sections(params: dict, tables_dir: Path) -> tuple[str, list[tuple[str,
 
 
 def figure_html(stem: str, png: bytes) -> str:
-    kind = next((k for k in sorted(FIGURE_KINDS, key=len, reverse=True) if stem.startswith(k + "_")), "")
-    caption = f"{FIGURE_KINDS.get(kind, 'Figure')}: <code>{html.escape(stem)}</code> (.png/.pdf beside)"
+    kind = next((text for template, text in FIGURE_KINDS.items() if plan.template_regex(template).match(stem)),
+                "Figure")
+    caption = f"{kind}: <code>{html.escape(stem)}</code> (.png/.pdf beside)"
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure id="fig-{html.escape(stem)}"><img alt="{html.escape(stem)}" '
             f'src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>')
