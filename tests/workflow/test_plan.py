@@ -1,5 +1,5 @@
-"""The plan owns every path: each job's log and benchmark follow from its stage's entry, and the plan, not
-DVC's internals, says which jobs a run wrote."""
+"""The plan owns every path: each job's log and benchmark follow from its stage's entry, and a stage's
+dvc.yaml groups come from its entry."""
 
 from __future__ import annotations
 
@@ -53,19 +53,6 @@ def test_log_names_follow_the_stage_folder(stage: str, fields: dict, log: str) -
 def test_pattern_leaves_the_other_fields_as_wildcards() -> None:
     assert plan.pattern(plan.log_path(plan.STAGES["train_student"]), run="student") == (
         "results/logs/train/{track}/student/seed{seed}.log")
-
-
-def test_written_jobs_are_the_jobs_holding_a_written_path(params) -> None:
-    evaluate = plan.fill(plan.EVAL_DIR, track="rail", run="student", seed=params["seeds"][0],
-                         split=params["tracks"]["rail"]["test_splits"][0])
-    predict = plan.fill(plan.PREDICT_DIR, track="rail", run="student", seed=params["seeds"][0],
-                        split=params["tracks"]["rail"]["test_splits"][0])
-    written = {f"{predict}/a.png", f"{plan.TABLES_DIR}/table1.md", "results/logs/tables.log", "results/other.txt"}
-    jobs = plan.written_jobs(params, written)
-    assert jobs == [[predict, f"{evaluate}/metrics.json", f"{evaluate}/curves.csv", f"{evaluate}/per_image.csv"],
-                    [plan.TABLES_DIR]]  # in plan order; a log or a stray file is no job's output
-    assert plan.written_jobs(params, set()) == []
-    assert len(plan.job_outputs(params)) == len(_jobs(params))  # one entry per job (one dvc.yaml stage each)
 
 
 def test_dvc_groups_come_from_the_stage_entries() -> None:

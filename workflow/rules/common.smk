@@ -203,11 +203,14 @@ def _restore_mtimes(times: dict[str, int]) -> int:
     return reset
 
 
-def _jobs_written_since(times: dict[str, int], since_ns: int) -> list[list[str]]:
-    """The outputs of each job (one dvc.yaml stage each) that wrote a file since ``since_ns``, i.e. in this
-    run: the plan knows every job's outputs (plan.written_jobs)."""
+def _stages_written_since(times: dict[str, int], since_ns: int) -> list[str]:
+    """DVC stages (dvc.yaml addresses) with an output written since ``since_ns``, i.e. by this run."""
+    from dvc.repo import Repo
+
     fresh = {path for path, mtime_ns in times.items() if mtime_ns >= since_ns}
-    return plan.written_jobs(config, fresh)
+    with Repo(".") as repo:
+        return [stage.addressing for stage in repo.index.stages
+                if any(plan.under(path, out.def_path) for out in stage.outs for path in fresh)]
 
 
 def record_with_dvc() -> None:
@@ -219,11 +222,10 @@ def record_with_dvc() -> None:
     but a link cache (a user's own config) replaces them with new, newer files, and Snakemake would then
     rerun everything downstream; the times are put back either way."""
     times = _mtimes(["data", "results"])
-    stages = _jobs_written_since(times, RUN_STARTED_NS)
+    stages = _stages_written_since(times, RUN_STARTED_NS)
     if not stages:
         return
-    # `dvc commit` takes output paths as targets (its documented CLI): every output of each such stage
-    if subprocess.run(["dvc", "commit", "--force", "--quiet", *(p for outs in stages for p in outs)]).returncode != 0:
+    if subprocess.run(["dvc", "commit", "--force", "--quiet", *stages]).returncode != 0:
         print("snakemake: `dvc commit` failed; run it by hand so that `dvc status` is clean", file=sys.stderr)
     if _restore_mtimes(times):
         subprocess.run(["dvc", "status", "--quiet"])  # re-hash once: DVC's state learns the restored times

@@ -395,26 +395,6 @@ def all_outputs(params: dict, skip: tuple[str, ...] = ()) -> list[str]:
             for fields in stage.jobs(params) for path, _ in output_paths(stage, **fields)]
 
 
-def job_outputs(params: dict) -> list[list[str]]:
-    """The output paths of each job of every stage, in plan order: one entry per dvc.yaml stage."""
-    return [[path for path, _ in output_paths(stage, **fields)] for stage in STAGES.values()
-            for fields in stage.jobs(params)]
-
-
-def written_jobs(params: dict, written: set[str]) -> list[list[str]]:
-    """The jobs (as ``job_outputs``) that wrote a path of ``written``: one of their outputs is that path or
-    a folder holding it."""
-    jobs = job_outputs(params)
-    job_of = {out: i for i, outs in enumerate(jobs) for out in outs}
-    found = set()
-    for path in written:
-        while path and path not in job_of:
-            path = path.rpartition("/")[0]
-        if path:
-            found.add(job_of[path])
-    return [jobs[i] for i in sorted(found)]
-
-
 def log_path(stage: Stage) -> str:
     """The template of a job's log (the commands append to it): ``LOGS_ROOT/<log_name>.log``."""
     return f"{LOGS_ROOT}/{stage.log_name}.log"
