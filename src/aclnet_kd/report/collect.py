@@ -185,34 +185,35 @@ def collect_runs(eval_root: Path, train_root: Path | None, settings: TrackSettin
     return {run: (students | others)[run] for run in run_names if run in students or run in others}
 
 
-def read_complexity(folder: Path | None, model_name: str) -> dict | None:
-    """``results/complexity/<model_name>.json`` or None when it has not been measured."""
+def read_measurement(folder: Path | None, model_name: str, numbers: tuple[str, ...],
+                     texts: dict[str, str] | None = None) -> dict | None:
+    """``<folder>/<model_name>.json``, a model's measurement (``aclnet complexity``, ``aclnet latency``), or None
+    when it has not been measured. Each key of ``numbers`` must hold a number, each key of ``texts`` a string
+    (the value says what the string is, for the error)."""
     if folder is None:
         return None
     path = Path(folder) / f"{model_name}.json"
     if not path.is_file():
         return None
     data = read_json(path)
-    for key in ("params_m", "macs_g", "macs_g_excl_matmul"):
+    for key in numbers:
         if not isinstance(data.get(key), (int, float)):
             raise AclnetError(f"{path}: missing or non-numeric '{key}'")
+    for key, what in (texts or {}).items():
+        if not isinstance(data.get(key), str):
+            raise AclnetError(f"{path}: missing '{key}' ({what})")
     return data
+
+
+def read_complexity(folder: Path | None, model_name: str) -> dict | None:
+    """``results/complexity/<model_name>.json`` or None when it has not been measured."""
+    return read_measurement(folder, model_name, ("params_m", "macs_g", "macs_g_excl_matmul"))
 
 
 def read_latency(folder: Path | None, model_name: str) -> dict | None:
     """``results/latency/<model_name>.json`` (``aclnet latency``) or None when it has not been measured."""
-    if folder is None:
-        return None
-    path = Path(folder) / f"{model_name}.json"
-    if not path.is_file():
-        return None
-    data = read_json(path)
-    for key in ("median_ms", "p90_ms", "threads"):
-        if not isinstance(data.get(key), (int, float)):
-            raise AclnetError(f"{path}: missing or non-numeric '{key}'")
-    if not isinstance(data.get("cpu"), str):
-        raise AclnetError(f"{path}: missing 'cpu' (the CPU the latency was measured on)")
-    return data
+    return read_measurement(folder, model_name, ("median_ms", "p90_ms", "threads"),
+                            {"cpu": "the CPU the latency was measured on"})
 
 
 def add_results_arguments(parser: argparse.ArgumentParser) -> None:
