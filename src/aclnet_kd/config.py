@@ -162,13 +162,22 @@ def validate_params(params: dict, source: str = "params") -> None:
         raise AclnetError(f"{source}: invalid params ({SCHEMA.name}):\n  " + "\n  ".join(errors))
 
 
-def section(params: dict, dotted_key: str, source: str = "params") -> Any:
-    """``section(p, "train.teacher")`` -> ``p["train"]["teacher"]``, or an error naming the missing key."""
+def lookup(params: dict, dotted_key: str) -> Any:
+    """``lookup(p, "train.teacher")`` -> ``p["train"]["teacher"]``; a missing key is a KeyError whose argument
+    is the dotted key up to the first part that is not there."""
     node: Any = params
     walked = []
     for part in dotted_key.split("."):
         walked.append(part)
         if not isinstance(node, dict) or part not in node:
-            raise AclnetError(f"{source}: missing key '{'.'.join(walked)}'")
+            raise KeyError(".".join(walked))
         node = node[part]
     return node
+
+
+def section(params: dict, dotted_key: str, source: str = "params") -> Any:
+    """``section(p, "train.teacher")`` -> ``p["train"]["teacher"]``, or an error naming the missing key."""
+    try:
+        return lookup(params, dotted_key)
+    except KeyError as err:
+        raise AclnetError(f"{source}: missing key '{err.args[0]}'") from None

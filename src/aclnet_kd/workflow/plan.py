@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from aclnet_kd.config import lookup
 from aclnet_kd.constants import ROLES  # noqa: F401  (params `models.<role>`; complexity and latency per role)
 
 PARAMS_FILE = "params.yaml"
@@ -324,14 +325,10 @@ def inputs(stage: Stage, **fields: Any) -> list[str]:
 def get_key(params: dict, key: str) -> Any:
     """The value of a dotted params key; a key that is not there is a KeyError naming it (a misspelt key
     would otherwise track nothing)."""
-    node: Any = params
-    walked = []
-    for part in key.split("."):
-        walked.append(part)
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(f"params key '{'.'.join(walked)}' (of '{key}') does not exist")
-        node = node[part]
-    return node
+    try:
+        return lookup(params, key)
+    except KeyError as err:
+        raise KeyError(f"params key '{err.args[0]}' (of '{key}') does not exist") from None
 
 
 def reads(stage: Stage, params: dict, **fields: Any) -> dict[str, Any]:
