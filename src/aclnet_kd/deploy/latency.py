@@ -64,19 +64,13 @@ def eager_latency(model_name: str, size: int, threads: int, warmup: int, iters: 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from aclnet_kd.models import MODEL_NAMES
+    from aclnet_kd.models.complexity import add_model_options  # the same model choice as `aclnet complexity`
 
-    parser.add_argument("--model", choices=MODEL_NAMES, help="model name for build_model")
-    parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
+    add_model_options(parser, "time")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (default 0: torch's default, "
                         "one per core)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     parser.add_argument("--iters", type=int, default=20, help="timed calls (default 20)")
-    parser.add_argument("--backbone", default=None, help="backbone override (a Shunted variant or timm name)")
-    parser.add_argument("--params", action="append", type=Path,
-                        help="with --role: time the model configured in params `models.<role>` (repeatable)")
-    parser.add_argument("--role", choices=("teacher", "student"), help="which model of params `models`")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -82,14 +82,21 @@ def measure_complexity(model: torch.nn.Module, size: int, rgbd: bool | None = No
     }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The options that choose the model and its input (read by :func:`model_config`), and --out: the same for
+    every stage that measures one model (``aclnet complexity``, ``aclnet latency``). ``verb`` says what the
+    stage does to it ("count", "time")."""
     parser.add_argument("--model", choices=MODEL_NAMES, help="model name for build_model")
     parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
     parser.add_argument("--backbone", default=None, help="backbone override (a Shunted variant or timm name)")
     parser.add_argument("--params", action="append", type=Path,
-                        help="with --role: count the model configured in params `models.<role>` (repeatable)")
+                        help=f"with --role: {verb} the model configured in params `models.<role>` (repeatable)")
     parser.add_argument("--role", choices=("teacher", "student"), help="which model of params `models`")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_options(parser, "count")
 
 
 def model_config(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
