@@ -35,17 +35,9 @@ from aclnet_kd.report import external_rows
 from aclnet_kd.report.collect import (
     RUN_LABELS, TrackSettings, add_results_arguments, collect_runs, run_dir, seed_dirs, track_settings,
 )
+from aclnet_kd.report.mpl import pyplot
 
 RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
@@ -73,7 +65,7 @@ def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
     for suffix in (".png", ".pdf"):
         fig.savefig(out_dir / f"{stem}{suffix}", dpi=150, bbox_inches="tight")
         written.append(out_dir / f"{stem}{suffix}")
-    _plt().close(fig)
+    pyplot().close(fig)
     return written
 
 
@@ -100,7 +92,7 @@ THRESHOLD_CURVES = {"fmeasure": ("fcurve", "F-measure", "F-measure (β² = 0.3)"
 def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir: Path,
                   external: list | None = None) -> list[Path]:
     """PR and F curves per split; ``external`` rows (report/external_rows.py) dashed beside our runs."""
-    plt = _plt()
+    plt = pyplot()
     written = []
     for split in settings.splits:
         curves = {run: mean_curves(result.eval_dirs, split) for run, result in runs.items()}
@@ -155,7 +147,7 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
                        data_root: Path, count: int, out_dir: Path) -> list[Path]:
     from aclnet_kd.data import open_prepared
 
-    plt = _plt()
+    plt = pyplot()
     split = settings.splits[0]
     ranker = runs.get("student") or next(iter(runs.values()))
     first_seed = ranker.seeds[0]
@@ -246,7 +238,7 @@ def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, 
                     out_dir: Path) -> list[Path]:
     """One panel per logged metric; per run the mean over its seeds, with a band from the seeds' minimum to
     their maximum at each epoch (dvclive's step is the epoch; a run with one seed is a plain line)."""
-    plt = _plt()
+    plt = pyplot()
     logs = read_training_logs(settings, train_root, seeds)
     if not logs:
         return []

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aclnet_kd.losses.registry import LABEL
 from aclnet_kd.report.collect import track_settings
+from aclnet_kd.report.mpl import pyplot
 from aclnet_kd.report.table3 import RELEASE_RUN, RELEASE_SHORT_LABEL, track_differences
 from aclnet_kd.report.tables import load_reported
 
@@ -39,12 +40,9 @@ def short_label(run: str, label: str) -> str:
 def kd_methods_figure(params: dict, train_root: Path | None, eval_root: Path, track: str,
                       out_dir: Path) -> list[Path]:
     """The figure of one track (no files when the baseline or every method is missing)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from aclnet_kd.report.figures import save_figure
+
+    plt = pyplot()
 
     by_split = track_differences(params, train_root, eval_root, track)
     if not by_split:
