@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import subprocess
-import time
 
 import pytest
 import torch
@@ -150,15 +149,20 @@ def test_nan_loss_stops_with_clear_message(params, tiny_data, tmp_path):
     assert "non-finite loss at epoch 1/2" in (tmp_path / "run" / "train.log").read_text()
 
 
-def test_finished_run_is_a_noop_and_settings_are_guarded(params, tiny_data, tmp_path):
+def test_finished_run_is_a_noop_and_settings_are_guarded(params, tiny_data, tmp_path, capsys):
     recipe = _recipe(params, {}, role="student")
     out = tmp_path / "run"
     first = train(recipe, tiny_data, out)
-    stamp = (out / "last.pt").stat().st_mtime_ns
-    started = time.perf_counter()
+
+    def files() -> dict[str, tuple[bytes, int]]:
+        return {str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+
+    before = files()
+    capsys.readouterr()
     again = train(recipe, tiny_data, out)
-    assert again == first and (out / "last.pt").stat().st_mtime_ns == stamp
-    assert time.perf_counter() - started < 5
+    # nothing trained, logged or written: no epoch, no log line, every file's bytes and time as they were
+    assert again == first and files() == before
+    assert f"is already finished (epoch {first['epochs']}); nothing to do" in capsys.readouterr().out
     with pytest.raises(AclnetError, match=r"different settings \(recipe\.lr\)"):
         train(_recipe(params, {"train": {"lr": 5.0e-4}}, role="student"), tiny_data, out)
 
