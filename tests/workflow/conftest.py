@@ -84,6 +84,36 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
     return dest
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    """Checkpoints and DVC's cache files are hard links: gigabytes the stages only ever replace (a new file
+    renamed into place) or delete, never write in place. Every other file is a copy, times kept."""
+    if src.endswith(".pt") or f"{os.sep}.dvc{os.sep}cache{os.sep}" in src:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+
+
+def copy_run(run_repo: Path, dest: Path) -> Path:
+    """A copy of a finished run (outputs, Snakemake's and DVC's records, git) for a test that changes it. The
+    copy keeps every file's time, from which Snakemake decides what to rerun; DVC rehashes the copy's outputs."""
+    shutil.copytree(run_repo, dest, symlinks=True, copy_function=_link_or_copy)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """The smoke DAG, run once per session through Snakemake and shared by every e2e module (test_e2e.py,
+    test_external_e2e.py): READ ONLY. A test that changes files, params or git in it works on
+    ``copy_run(smoke_run, tmp_path / "repo")``."""
+    repo = copy_repo(tmp_path_factory.mktemp("smoke") / "repo")
+    _, seconds = timed([str(BIN_DIR / "snakemake"), "--cores", "2"], repo, timeout=1200)
+    print(f"\nsmoke run through Snakemake (shared by the session): {seconds:.1f} s")
+    return repo
+
+
 # `> log 2>&1` (or `>> log 2>&1`) after each command of a job: Snakemake-only, dropped before comparing.
 LOG_REDIRECT = re.compile(r"\s*>>?\s*\S+\s+2>&1")
 FLAG = re.compile(r"\s+\(\w+\)$")
