@@ -70,7 +70,8 @@ SEED_DIR = template_regex(RUN_SUBDIR.rsplit("/", 1)[1])  # "seed{seed}": the fol
 class Output:
     """One declared output (a path template). ``kind``: out, metric (a small JSON) or plot (a small CSV,
     or a folder of TSVs: the data of dvc.yaml's top-level plots); DVC keeps metrics and plots in git
-    (``cache: false``)."""
+    (``cache: false``). ``state``: a training's resume state (last.pt), not a result: a Snakemake output
+    (kept across a rerun), not in dvc.yaml (never cached or pushed; a pulled clone has none and is complete)."""
 
     path: str
     kind: str = "out"
@@ -97,9 +98,11 @@ class Stage:
         return self.reads + tuple(key for key in self.values.values() if key not in self.reads)
 
 
-TRAIN_FILES = ("best.pt", "last.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
+RESUME_STATE = "last.pt"  # a training's resume state (Output kind "state")
+TRAIN_FILES = ("best.pt", RESUME_STATE, "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
 # The plot data (kind "plot") are drawn by dvc.yaml's top-level plots (dvc_plots), T, S and S* overlaid.
-TRAIN_OUTPUTS = tuple(Output(f"{TRAIN_DIR}/{name}") for name in TRAIN_FILES) + (
+TRAIN_OUTPUTS = tuple(Output(f"{TRAIN_DIR}/{name}", "state" if name == RESUME_STATE else "out")
+                      for name in TRAIN_FILES) + (
     Output(f"{TRAIN_DIR}/dvclive/metrics.json", "metric"),
     Output(f"{TRAIN_DIR}/dvclive/plots", "plot", True),  # one TSV per metric (dvclive)
 )
