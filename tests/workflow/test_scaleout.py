@@ -115,8 +115,8 @@ def _cancel_training_after_first_checkpoint(cluster, run_dir: Path, snake: subpr
 @pytest.mark.timeout(900)
 def test_cancelled_training_resumes_from_last_pt_bit_identical(slurm_cluster, tmp_path):
     """A training checkpointing after every step is cancelled on the cluster after its first last.pt; the
-    profile's `retries` submits it again (`keep-incomplete` kept last.pt, update() in the rule keeps it when
-    the job starts), and it resumes: its log says from which step, and its best.pt and every epoch's losses and
+    profile's `retries` submits it again (last.pt is no declared output: Snakemake leaves it in place
+    when the job starts), and it resumes: its log says from which step, and its best.pt and every epoch's losses and
     val metrics equal an uninterrupted run's, bit for bit on the CPU (tests/train/test_resume_ddp.py does the same with kill -9)."""
     repo = copy_repo(tmp_path / "repo", edit={"train": {"epochs": 4, "checkpoint_every": 1,
                                                         "deterministic": True}})

@@ -109,8 +109,6 @@ def dvc_stage(stage: plan.Stage, fields: dict[str, Any], extra_reads: tuple[str,
     keys = [plan.fill(key, **fields) for key in stage.all_reads]
     body["params"] = keys[:2] + list(extra_reads) + keys[2:] if extra_reads else keys
     for path, out in plan.output_paths(stage, **fields):
-        if out.kind == "state":  # resume state (last.pt): not a result, so DVC neither caches nor pushes it
-            continue
         if out.kind == "out":
             body.setdefault("outs", []).append(path)
         elif out.kind == "metric":
