@@ -120,6 +120,16 @@ def test_same_outputs(both):
             assert any(under(path, o) for path in job["output"]), f"{job['rule']}: dvc out {o} not in the rule"
 
 
+def test_resume_state_is_declared_by_neither(both):
+    """A training's last.pt (plan.RESUME_STATE) is no output of either front end: Snakemake never deletes it (a
+    killed job resumes from it), DVC never caches or pushes it, and a clone that pulled the results is complete."""
+    _, jobs, stages, _ = both
+    trainings = [job for job in jobs if job["rule"].startswith("train_")]
+    assert trainings and all(any(path.endswith("/best.pt") for path in job["output"]) for job in trainings)
+    assert not [path for job in jobs for path in job["output"] if path.endswith("/" + plan.RESUME_STATE)]
+    assert not [out for stage in stages for out in stage["outs"] if out.endswith("/" + plan.RESUME_STATE)]
+
+
 def test_same_edges(both):
     """The input -> output edges between jobs (data/ and results/ paths) are the same in both DAGs."""
     _, jobs, stages, _ = both

@@ -121,11 +121,12 @@ def train_outputs(stage: str, run: str) -> list:
     files = outputs_of(stage, track="{track}", run=run, seed="{seed}")
     # config.yaml is the resolved recipe of the run: it goes into the HTML report.
     config_yaml = plan.fill(f"{plan.TRAIN_DIR}/config.yaml", track="{track}", run=run, seed="{seed}")
-    # last.pt and train.log are update(): Snakemake leaves them in place when the job (re)starts, so that a
-    # training preempted or killed resumes from last.pt and appends to the killed attempt's log (the default
-    # profile reruns incomplete jobs; profiles/slurm keeps a failed job's outputs: keep-incomplete).
+    # train.log is update(): Snakemake leaves it in place when the job (re)starts, so that a training
+    # preempted or killed appends to the killed attempt's log (the default profile reruns incomplete jobs;
+    # profiles/slurm keeps a failed job's outputs: keep-incomplete). It resumes from last.pt (plan.RESUME_STATE),
+    # which is no declared output: Snakemake never deletes it.
     kept = {plan.fill(f"{plan.TRAIN_DIR}/{name}", track="{track}", run=run, seed="{seed}")
-            for name in ("last.pt", "train.log")}
+            for name in ("train.log",)}
     return [report(path, caption="../report/config.rst", category="Configuration", subcategory="{track}")
             if path == config_yaml else update(path) if path in kept else path for path in files]
 

@@ -98,7 +98,11 @@ class Stage:
         return self.reads + tuple(key for key in self.values.values() if key not in self.reads)
 
 
-TRAIN_FILES = ("best.pt", "last.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
+# A training's resume state (last.pt), not a result: `aclnet train` writes it and deletes it (a finished run's
+# keeps only its record). Neither front end declares it, so neither requires, deletes, caches or pushes it: a
+# killed job resumes from it, and a clone that pulled the results (without it) is complete in both.
+RESUME_STATE = "last.pt"
+TRAIN_FILES = ("best.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
 # The plot data (kind "plot") are drawn by dvc.yaml's top-level plots (dvc_plots), T, S and S* overlaid.
 TRAIN_OUTPUTS = tuple(Output(f"{TRAIN_DIR}/{name}") for name in TRAIN_FILES) + (
     Output(f"{TRAIN_DIR}/dvclive/metrics.json", "metric"),
@@ -112,7 +116,7 @@ EVAL_OUTPUTS = (
 )
 DVCLIVE_TSV = TRAIN_DIR + "/dvclive/plots/metrics/{name}.tsv"  # dvclive's file of the logged metric {name}
 _LAUNCHER = {"launcher": "compute.launcher"}
-# --restart-finished: last.pt survives a rerun (Snakemake: update(), so that a preempted job resumes from it);
+# --restart-finished: last.pt survives a rerun (no front end declares it, so that a preempted job resumes from it);
 # a finished run found there is trained again, since the DAG reruns a training only when its inputs changed.
 _TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track} "
           "--restart-finished")
