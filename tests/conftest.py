@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,3 +25,12 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def released(shared_dir: Path) -> dict:
+    """The authors' released models as listed in ../shared/reference/released_models.json."""
+    path = shared_dir / "reference" / "released_models.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the release's key/shape listing is needed for this check")
+    return json.loads(path.read_text())
