@@ -241,15 +241,17 @@ def _track_groups(track: str) -> dict[str, tuple[str, dict, Any, Any]]:
     splits = f"${{tracks.{track}.test_splits}}"
     evaluate = dict(track=track, data=data, split="${item.split}")
     ablations, methods = f"${{{ABLATIONS.name}}}", f"${{{KD_METHODS.name}}}"
-    groups = {f"{kind.stage}_{track}": (kind.stage, dict(train, run=kind.name, seed="${item}"), "${seeds}", None)
-              for kind in FIXED if kind.trained and kind.all_seeds}
+    once = [kind for kind in FIXED if kind.trained and not kind.all_seeds]  # the teacher: at seeds[0] only
+    groups = {f"{kind.stage}_{track}": (kind.stage, dict(train, run=kind.name, seed="${item}" if kind.all_seeds
+                                                         else first), "${seeds}" if kind.all_seeds else None, None)
+              for kind in FIXED if kind.trained and kind is not TEACHER}  # the teacher: one group, all tracks
     return groups | {
         f"{ABLATIONS.stage}_{track}": (ABLATIONS.stage, dict(train, run="${key}", seed=first, weights="${item}"),
                                        ablations, None),
         f"{KD_METHODS.stage}_{track}": (KD_METHODS.stage, dict(train, run="${item.run}", seed="${item.seed}"),
                                         None, {"run": methods, "seed": "${seeds}"}),
-        f"predict_evaluate_{TEACHER.name}_{track}": ("predict_evaluate", dict(evaluate, run=TEACHER.name, seed=first),
-                                                     None, {"split": splits}),
+        **{f"predict_evaluate_{kind.name}_{track}": ("predict_evaluate", dict(evaluate, run=kind.name, seed=first),
+                                                     None, {"split": splits}) for kind in once},
         f"predict_evaluate_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed="${item.seed}"),
                                       None, {"run": list(SEEDED_RUNS), "seed": "${seeds}", "split": splits}),
         f"predict_evaluate_ablation_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed=first),
