@@ -57,7 +57,9 @@ from aclnet_kd.report.rendering import blocks_latex, parse_markdown
 from aclnet_kd.report.reported import load_reported
 from aclnet_kd.report.table3 import STEM as TABLE3_STEM, kd_methods_table
 from aclnet_kd.workflow.plan import LATEX_TABLES
-from aclnet_kd.workflow.runs import BASELINE, LABELS, MODELS, PAPER_RUNS, RELEASE_RUN, TEACHER
+from aclnet_kd.workflow.runs import (
+    BASELINE, LABELS, MODELS, OPERATING_POINT, PAPER_RUNS, RELEASE_RUN, TEACHER, part_runs,
+)
 
 LATENCY_HEADING = "ms/img ↓ (256², batch 1, CPU of this run)"
 SWAP_NOTE = (
@@ -350,6 +352,7 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     latencies = {name: read_latency(latency_dir, name) for name in MODEL_NAMES}
     out: dict[str, tuple[pd.DataFrame, str]] = {}
     rows, synthetic, op_tracks = [], False, {}
+    op_runs = part_runs(params, OPERATING_POINT)
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
         ablations = ablation_runs(params)
@@ -363,7 +366,7 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
                 out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies,
                                         external)
                 rows += differences(track, runs, settings.splits, reported[reported["table"] == table_id])
-                op_tracks[track] = (settings, runs)
+                op_tracks[track] = (settings, {run: result for run, result in runs.items() if run in op_runs})
                 synthetic |= settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         if any(run in runs for run in ablations if run not in PAPER_RUNS):
             out[f"ablation_{track}"] = ablation_table(settings, runs, decimals, ablations)

@@ -109,6 +109,15 @@ def configured_runs(params: dict, kind: RunKind) -> dict:
     return params.get(kind.name) or {}
 
 
+def part_runs(params: dict, part: str) -> list[str]:
+    """The runs that take part in ``part`` (one of PARTS), in the table's order."""
+    names: list[str] = []
+    for kind in KINDS:
+        if part in kind.parts:
+            names += list(configured_runs(params, kind)) if kind.configured else [kind.name]
+    return names
+
+
 def trained_runs(params: dict) -> list[tuple[str, int]]:
     """(run, seed) of every trained model of a track: the table's order, each kind's runs, each run's seeds."""
     seeds = list(params["seeds"])
