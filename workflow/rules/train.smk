@@ -4,30 +4,35 @@
 # GPU, DDP); otherwise one `aclnet` process. Commands, outputs and params keys come from the plan.
 
 
-# One rule per fixed run of the run table (src/aclnet_kd/workflow/runs.py: ACLNet-T, -S and -S*),
-# named by its plan stage; a distilled run also reads the teacher of its track.
-for _kind in plan.FIXED:
+# One rule per fixed run of the run table (src/aclnet_kd/workflow/runs.py: ACLNet-T, -S and -S*), named by
+# its plan stage; a distilled run also reads the teacher of its track. Defined in a function, not in the loop's
+# body: Snakemake evaluates `shell:` again when the job runs, and `kind` must still be this rule's kind then.
+def _train_rule(kind):
     rule:
         name:
-            _kind.stage
+            kind.stage
         input:
             data=lambda w: prepared_dir(w.track),
-            **({"teacher": lambda w: teacher_checkpoint(w.track)} if _kind.kd else {}),
+            **({"teacher": lambda w: teacher_checkpoint(w.track)} if kind.kd else {}),
         output:
-            train_outputs(_kind.stage, _kind.name),
+            train_outputs(kind.stage, kind.name),
         params:
-            reads=lambda w, stage=_kind.stage: reads(stage, track=w.track),
+            reads=lambda w: reads(kind.stage, track=w.track),
         log:
-            train_log(_kind.name),
+            train_log(kind.name),
         benchmark:
-            train_log(_kind.name, "benchmarks")
+            train_log(kind.name, "benchmarks")
         threads: COMPUTE["train_threads"]
         resources:
             **TRAIN_RESOURCES,
         conda:
             CONDA_ENV
         shell:
-            shell_of(_kind.stage, run=_kind.name, data="{input.data}", teacher="{input.teacher}")
+            shell_of(kind.stage, run=kind.name, data="{input.data}", teacher="{input.teacher}")
+
+
+for _kind in plan.FIXED:
+    _train_rule(_kind)
 
 
 rule train_ablation:
