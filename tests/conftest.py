@@ -4,6 +4,7 @@ in tests/<stage>/conftest.py."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -75,3 +76,10 @@ def student_checkpoint(tmp_path_factory) -> Path:
     atomic_save({"format": FORMAT, "model_name": "aclnet_s", "model_cfg": {}, "state_dict": model.state_dict(),
                  "meta": {"image_size": 64, "role": "student"}}, path)
     return path
+@pytest.fixture(scope="session")
+def released(shared_dir: Path) -> dict:
+    """The authors' released models as listed in ../shared/reference/released_models.json."""
+    path = shared_dir / "reference" / "released_models.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the release's key/shape listing is needed for this check")
+    return json.loads(path.read_text())

@@ -114,7 +114,7 @@ def prepared_dir(track: str) -> str:
 
 
 def teacher_checkpoint(track: str) -> str:
-    return plan.fill(plan.CHECKPOINT, track=track, run="teacher", seed=FIRST_SEED)
+    return plan.fill(plan.CHECKPOINT, track=track, run=plan.TEACHER.name, seed=FIRST_SEED)
 
 
 def train_outputs(stage: str, run: str) -> list:

@@ -8,7 +8,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aclnet_kd.models.aclnet import STAGE_CHANNELS
+from aclnet_kd.constants import LEVEL_CHANNELS
 
 from ._levels import check_levels
 from ._numerics import float32_region, upcast
@@ -56,7 +56,7 @@ class FitNetHint(nn.Module):
 
     consumes = "stage_feats"
 
-    def __init__(self, student_channels: Sequence[int] = STAGE_CHANNELS,
+    def __init__(self, student_channels: Sequence[int] = LEVEL_CHANNELS,
                  teacher_channels: Sequence[int] | None = None) -> None:
         super().__init__()
         self.student_channels = tuple(int(c) for c in student_channels)

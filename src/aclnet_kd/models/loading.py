@@ -10,12 +10,11 @@ from torch import nn
 
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import safe_load
+from aclnet_kd.models.build import build_model
 
 
 def load_model_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model a training checkpoint names and load its weights (strict). Returns (model, meta)."""
-    from aclnet_kd.models import build_model  # the package's builder (this module is part of it)
-
     ckpt = safe_load(path)
     if isinstance(ckpt, dict) and "state_dict" not in ckpt and (ckpt.get("train_state") or {}).get("finished"):
         raise AclnetError(f"{path}: a finished run's last.pt holds its record, not its weights; "

@@ -33,11 +33,11 @@ from aclnet_kd.evaluate.io import read_gray_map
 from aclnet_kd.io import staged_dir
 from aclnet_kd.report import external_rows
 from aclnet_kd.report.collect import (
-    RUN_LABELS, TrackSettings, add_results_arguments, collect_runs, run_dir, seed_dirs, track_settings,
+    TrackSettings, add_results_arguments, collect_runs, run_dir, seed_dirs, track_settings,
 )
-from aclnet_kd.report.mpl import pyplot
-
-RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
+from aclnet_kd.report.kd_figure import kd_methods_figure
+from aclnet_kd.report.plotting import pyplot, save_figure
+from aclnet_kd.workflow.runs import BASELINE, COLOURS, LABELS, PAPER_RUNS
 
 
 def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
@@ -57,16 +57,6 @@ def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
         except (TypeError, ValueError):
             columns[key] = np.array([r[key] for r in rows])
     return columns
-
-
-def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
-    """Save ``stem``.png and ``stem``.pdf (``main`` renders into a temp folder, then moves them)."""
-    written = []
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out_dir / f"{stem}{suffix}", dpi=150, bbox_inches="tight")
-        written.append(out_dir / f"{stem}{suffix}")
-    pyplot().close(fig)
-    return written
 
 
 def _title(kind: str, settings: TrackSettings, synthetic: bool, split: str | None = None) -> str:
@@ -102,8 +92,8 @@ def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir:
         fig, ax = plt.subplots(figsize=(5, 4.5))
         for run, c in curves.items():
             # recall = 1 at threshold 0 (everything foreground); draw from high to low threshold.
-            ax.plot(c["recall"][::-1], c["precision"][::-1], color=RUN_COLOURS[run],
-                    label=f"{RUN_LABELS[run]} (n={runs[run].n})")
+            ax.plot(c["recall"][::-1], c["precision"][::-1], color=COLOURS[run],
+                    label=f"{LABELS[run]} (n={runs[run].n})")
         for label, c, colour in extra:
             ax.plot(c["recall"][::-1], c["precision"][::-1], color=colour, linestyle=external_rows.LINESTYLE,
                     label=f"{label} (measured)")
@@ -116,8 +106,8 @@ def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir:
         for column, (stem, name, ylabel) in THRESHOLD_CURVES.items():
             fig, ax = plt.subplots(figsize=(5, 4.5))
             for run, c in curves.items():
-                ax.plot(c["threshold"], c[column], color=RUN_COLOURS[run],
-                        label=f"{RUN_LABELS[run]} (max{name[0]} {c[column].max():.3f})")
+                ax.plot(c["threshold"], c[column], color=COLOURS[run],
+                        label=f"{LABELS[run]} (max{name[0]} {c[column].max():.3f})")
             for label, c, colour in extra:
                 ax.plot(c["threshold"], c[column], color=colour, linestyle=external_rows.LINESTYLE,
                         label=f"{label} (measured, max{name[0]} {c[column].max():.3f})")
@@ -149,7 +139,7 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
 
     plt = pyplot()
     split = settings.splits[0]
-    ranker = runs.get("student") or next(iter(runs.values()))
+    ranker = runs.get(BASELINE.name) or next(iter(runs.values()))
     first_seed = ranker.seeds[0]
     per_image_path = ranker.eval_dirs[first_seed] / split / "per_image.csv"
     per_image = read_csv_columns(per_image_path)
@@ -160,7 +150,7 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
     prepared = open_prepared(data_root / settings.dataset)
     ids = prepared.ids(split)
     arrays = prepared.arrays(split)
-    columns = ["RGB", "Depth", "GT"] + [RUN_LABELS[r] for r in RUN_LABELS if r in runs]
+    columns = ["RGB", "Depth", "GT"] + [LABELS[r] for r in PAPER_RUNS if r in runs]
     fig, axes = plt.subplots(len(stems), len(columns), figsize=(1.9 * len(columns), 2.0 * len(stems)),
                              squeeze=False)
     for row, stem in enumerate(stems):
@@ -171,7 +161,7 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
         size = (gt.shape[1], gt.shape[0])
         panels = [cv2.resize(np.asarray(arrays["rgb"][index]), size, interpolation=cv2.INTER_LINEAR),
                   cv2.resize(np.asarray(arrays["depth"][index]), size, interpolation=cv2.INTER_NEAREST), gt]
-        for run in RUN_LABELS:
+        for run in PAPER_RUNS:
             if run in runs:
                 path = run_dir(pred_root, settings.name, run, runs[run].seeds[0]) / split / f"{stem}.png"
                 if not path.is_file():
@@ -225,7 +215,7 @@ def read_training_logs(settings: TrackSettings, train_root: Path, seeds: list[in
                        ) -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
     """``{metric name: {run: [one (step, value) per seed]}}`` from the runs' dvclive logs."""
     logs: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = {}
-    for run in RUN_LABELS:
+    for run in PAPER_RUNS:
         for seed, folder in seed_dirs(train_root, settings.name, run).items():
             if seeds is not None and seed not in seeds:
                 continue
@@ -250,10 +240,10 @@ def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, 
         for run, curves in logs[name].items():
             step, mean, low, high = seed_band(curves)
             n = len(curves)
-            ax.plot(step, mean, color=RUN_COLOURS[run], marker="o" if len(step) < 30 else None, markersize=3,
-                    label=f"{RUN_LABELS[run]} (mean of {n} seeds)" if n > 1 else f"{RUN_LABELS[run]} (1 seed)")
+            ax.plot(step, mean, color=COLOURS[run], marker="o" if len(step) < 30 else None, markersize=3,
+                    label=f"{LABELS[run]} (mean of {n} seeds)" if n > 1 else f"{LABELS[run]} (1 seed)")
             if n > 1:
-                ax.fill_between(step, low, high, color=RUN_COLOURS[run], alpha=0.2, linewidth=0)
+                ax.fill_between(step, low, high, color=COLOURS[run], alpha=0.2, linewidth=0)
         ax.set(xlabel="epoch", ylabel=name.split("/")[-1], title=name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -275,7 +265,7 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
     written: list[Path] = []
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
-        runs = collect_runs(eval_root, train_root, settings, list(RUN_LABELS), seeds)
+        runs = collect_runs(eval_root, train_root, settings, list(PAPER_RUNS), seeds)
         synthetic = settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         external = external_rows.read_external(external_rows.external_root(eval_root, external_root), params,
                                                track, settings.splits)
@@ -285,8 +275,6 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
             written += qualitative_figure(settings, runs, synthetic, pred_root, data_root, count, out_dir)
         written += training_figure(settings, train_root, synthetic, seeds, out_dir)
         if params.get("kd_methods"):  # Table III's figure (plan.figure_stems declares it exactly then)
-            from aclnet_kd.report.kd_figure import kd_methods_figure
-
             written += kd_methods_figure(params, train_root, eval_root, track, out_dir)
     return written
 

@@ -15,6 +15,10 @@ from typing import Any, Callable
 
 from aclnet_kd.config import lookup
 from aclnet_kd.constants import ROLES  # noqa: F401  (params `models.<role>`; complexity and latency per role)
+from aclnet_kd.workflow.runs import (
+    ABLATIONS, EXTERNAL, FIXED, KD_METHODS, KINDS, PAPER_RUNS, SEEDED_RUNS, TEACHER, RunKind, configured_runs,
+    trained_runs,
+)
 
 PARAMS_FILE = "params.yaml"
 
@@ -48,8 +52,7 @@ PAPER_TABLES = {"rail": ("table1", "I"), "sod": ("table2", "II")}
 DIFFERENCES = "differences"  # S* − S and T − S with intervals, every track: written with the paper tables
 OPERATING_POINT = "operating_point"  # the binary metrics at each run's operating point, every track: likewise
 TRACKS = tuple(PAPER_TABLES)
-STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
-# params `kd_methods` (issue 12, table3): further distilled students, each trained once per seed like these.
+# What the runs are (name, role, seeds, KD terms, which tables take them): the run table, workflow/runs.py.
 
 
 def under(path: str, root: str) -> bool:
@@ -123,26 +126,29 @@ _TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params}
 _TRAIN_READS = ("train", "models.%s", "tracks.{track}.train", "operating_point")  # + compute.launcher (a value)
 
 
-def _train(name: str, role: str, kd: str, extra: str = "", extra_read: str = "") -> Stage:
-    command = _TRAIN % (role, kd)
-    if extra:
-        command = command.replace(" --data ", f" {extra} --data ")
-    reads = tuple(key % role if "%" in key else key for key in _TRAIN_READS) + ((extra_read,) if extra_read else ())
+# A configured kind's KD terms on the command line: kind.kd -> (option, params key it reads, the job field that
+# holds the run's params entry).
+_KD_OPTIONS = {ABLATIONS.kd: ("--kd-weights {weights}", "", "weights"),
+               KD_METHODS.kd: ("--kd-method {run}", KD_METHODS.name + ".{run}", "")}
+
+
+def _train(kind: RunKind) -> Stage:
+    """The training stage of a kind of run (the run table's role and KD terms)."""
+    command = _TRAIN % (kind.role, "on" if kind.kd else "off")
+    reads = tuple(key % kind.role if "%" in key else key for key in _TRAIN_READS)
     inputs: tuple[str, ...] = ("{data}",)
-    if kd == "on":  # only distilled students read `kd`: KD settings never invalidate the other runs
-        reads += ("kd",)
+    if kind.kd:  # only distilled students read `kd`: KD settings never invalidate the other runs
+        option, read, _ = _KD_OPTIONS.get(kind.kd, ("", "", ""))
+        command = command.replace(" --data ", f" {' '.join(filter(None, ('--teacher {teacher}', option)))} --data ")
+        reads += tuple(filter(None, (read, "kd")))
         inputs += ("{teacher}",)
-    return Stage(name, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs)
+    return Stage(kind.stage, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs)
 
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("prepare", ("aclnet prepare {params} --dataset {dataset} --out {out}",), ("datasets.{dataset}",),
           ("prepare",), PREPARED, (Output(PREPARED, folder=True),)),
-    _train("train_teacher", "teacher", "off"),
-    _train("train_student", "student", "off"),
-    _train("train_student_kd", "student", "on", "--teacher {teacher}"),
-    _train("train_ablation", "student", "on", "--teacher {teacher} --kd-weights {weights}"),
-    _train("train_kd_method", "student", "on", "--teacher {teacher} --kd-method {run}", "kd_methods.{run}"),
+    *(_train(kind) for kind in KINDS if kind.trained),
     Stage("predict_evaluate", (
         "aclnet predict --checkpoint {checkpoint} --dataset {data} --split {split} --out {pred} "
         "--protocol {protocol} --batch-size {batch_size}",
@@ -184,38 +190,31 @@ REPORT_STAGES = ("tables", "figures", "page")
 
 # ---- the jobs of each stage, for the params of one run (Snakemake) ----
 def runs(params: dict) -> list[tuple[str, int]]:
-    """(run, seed) of every trained model of a track, teacher first."""
-    seeds, first = params["seeds"], params["seeds"][0]
-    return ([("teacher", first)] + [(run, seed) for run in STUDENT_RUNS for seed in seeds]
-            + [(run, first) for run in params["ablations"]]
-            + [(run, seed) for run in kd_methods(params) for seed in seeds])
+    """(run, seed) of every trained model of a track, teacher first (the run table's order)."""
+    return trained_runs(params)
 
 
 def kd_methods(params: dict) -> dict[str, dict]:
     """params ``kd_methods`` ({} when absent: the section is optional)."""
-    return params.get("kd_methods") or {}
+    return configured_runs(params, KD_METHODS)
 
 
 def external(params: dict) -> dict[str, dict]:
     """params ``external`` ({} when absent: the section is optional)."""
-    return params.get("external") or {}
+    return configured_runs(params, EXTERNAL)
 
 
-def _train_jobs(run: str) -> Callable[[dict], list[dict]]:
+def _train_jobs(kind: RunKind) -> Callable[[dict], list[dict]]:
+    """The jobs of a kind's training stage: per track, run and seed (a configured run's entry as the field
+    ``_KD_OPTIONS`` names, e.g. an ablation's --kd-weights)."""
+    field = _KD_OPTIONS.get(kind.kd, ("", "", ""))[2]
+
     def jobs(params: dict) -> list[dict]:
-        seeds = params["seeds"] if run in STUDENT_RUNS else params["seeds"][:1]
-        return [dict(track=track, run=run, seed=seed) for track in params["tracks"] for seed in seeds]
+        seeds = params["seeds"] if kind.all_seeds else params["seeds"][:1]
+        named = configured_runs(params, kind) if kind.configured else {kind.name: None}
+        return [dict(track=track, run=run, seed=seed, **({field: entry} if field else {}))
+                for track in params["tracks"] for run, entry in named.items() for seed in seeds]
     return jobs
-
-
-def _ablation_jobs(params: dict) -> list[dict]:
-    return [dict(track=track, run=run, seed=params["seeds"][0], weights=weights)
-            for track in params["tracks"] for run, weights in params["ablations"].items()]
-
-
-def _kd_method_jobs(params: dict) -> list[dict]:
-    return [dict(track=track, run=run, seed=seed) for track in params["tracks"] for run in kd_methods(params)
-            for seed in params["seeds"]]
 
 
 def _evaluate_jobs(params: dict) -> list[dict]:
@@ -226,11 +225,7 @@ def _evaluate_jobs(params: dict) -> list[dict]:
 # stage -> its jobs' fields, from the params. Adding a stage: one entry here, one in DVC_GROUPS.
 JOBS: dict[str, Callable[[dict], list[dict]]] = {
     "prepare": lambda p: [dict(dataset=d) for d in dict.fromkeys(t["dataset"] for t in p["tracks"].values())],
-    "train_teacher": _train_jobs("teacher"),
-    "train_student": _train_jobs("student"),
-    "train_student_kd": _train_jobs("student_kd"),
-    "train_ablation": _ablation_jobs,
-    "train_kd_method": _kd_method_jobs,
+    **{kind.stage: _train_jobs(kind) for kind in KINDS if kind.trained},
     "predict_evaluate": _evaluate_jobs,
     "complexity": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
     "latency": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
@@ -247,26 +242,28 @@ JOBS: dict[str, Callable[[dict], list[dict]]] = {
 def _track_groups(track: str) -> dict[str, tuple[str, dict, Any, Any]]:
     data = PREPARED.format(dataset=f"${{tracks.{track}.dataset}}")
     first = "${seeds[0]}"
-    train = dict(track=track, data=data, teacher=CHECKPOINT.format(track=track, run="teacher", seed=first))
+    train = dict(track=track, data=data, teacher=CHECKPOINT.format(track=track, run=TEACHER.name, seed=first))
     splits = f"${{tracks.{track}.test_splits}}"
     evaluate = dict(track=track, data=data, split="${item.split}")
-    return {
-        f"train_student_{track}": ("train_student", dict(train, run="student", seed="${item}"), "${seeds}", None),
-        f"train_student_kd_{track}": ("train_student_kd", dict(train, run="student_kd", seed="${item}"),
-                                      "${seeds}", None),
-        f"train_ablation_{track}": ("train_ablation", dict(train, run="${key}", seed=first, weights="${item}"),
-                                    "${ablations}", None),
-        f"train_kd_method_{track}": ("train_kd_method", dict(train, run="${item.run}", seed="${item.seed}"),
-                                     None, {"run": "${kd_methods}", "seed": "${seeds}"}),
-        f"predict_evaluate_teacher_{track}": ("predict_evaluate", dict(evaluate, run="teacher", seed=first),
-                                              None, {"split": splits}),
+    ablations, methods = f"${{{ABLATIONS.name}}}", f"${{{KD_METHODS.name}}}"
+    once = [kind for kind in FIXED if kind.trained and not kind.all_seeds]  # the teacher: at seeds[0] only
+    groups = {f"{kind.stage}_{track}": (kind.stage, dict(train, run=kind.name, seed="${item}" if kind.all_seeds
+                                                         else first), "${seeds}" if kind.all_seeds else None, None)
+              for kind in FIXED if kind.trained and kind is not TEACHER}  # the teacher: one group, all tracks
+    return groups | {
+        f"{ABLATIONS.stage}_{track}": (ABLATIONS.stage, dict(train, run="${key}", seed=first, weights="${item}"),
+                                       ablations, None),
+        f"{KD_METHODS.stage}_{track}": (KD_METHODS.stage, dict(train, run="${item.run}", seed="${item.seed}"),
+                                        None, {"run": methods, "seed": "${seeds}"}),
+        **{f"predict_evaluate_{kind.name}_{track}": ("predict_evaluate", dict(evaluate, run=kind.name, seed=first),
+                                                     None, {"split": splits}) for kind in once},
         f"predict_evaluate_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed="${item.seed}"),
-                                      None, {"run": list(STUDENT_RUNS), "seed": "${seeds}", "split": splits}),
+                                      None, {"run": list(SEEDED_RUNS), "seed": "${seeds}", "split": splits}),
         f"predict_evaluate_ablation_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed=first),
-                                               None, {"run": "${ablations}", "split": splits}),
+                                               None, {"run": ablations, "split": splits}),
         f"predict_evaluate_kd_method_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}",
                                                                          seed="${item.seed}"),
-                                                None, {"run": "${kd_methods}", "seed": "${seeds}", "split": splits}),
+                                                None, {"run": methods, "seed": "${seeds}", "split": splits}),
     }
 
 
@@ -276,8 +273,8 @@ def dvc_groups() -> dict[str, tuple[str, dict, Any, Any]]:
         "prepare": ("prepare", dict(dataset="${item.dataset}"), "${tracks}", None),
         "complexity": ("complexity", dict(role="${key}", model="${item.name}"), "${models}", None),
         "latency": ("latency", dict(role="${key}", model="${item.name}"), "${models}", None),
-        "train_teacher": ("train_teacher", dict(track="${key}", run="teacher", seed="${seeds[0]}",
-                                                dataset="${item.dataset}"), "${tracks}", None),
+        TEACHER.stage: (TEACHER.stage, dict(track="${key}", run=TEACHER.name, seed="${seeds[0]}",
+                                            dataset="${item.dataset}"), "${tracks}", None),
     }
     for track in TRACKS:
         groups.update(_track_groups(track))
@@ -367,7 +364,7 @@ def latex_stems(params: dict) -> list[str]:
     return [stem for stem in table_stems(params) if stem in LATEX_TABLES]
 
 
-COMPARED_RUNS = ("teacher", *STUDENT_RUNS)  # T, S, S*: the runs the paper's tables and the DVC plots compare
+COMPARED_RUNS = PAPER_RUNS  # T, S, S*: the runs the paper's tables and the DVC plots compare
 VAL_PLOTS = {"sm": "S-measure", "mae": "MAE"}  # dvclive's validation metrics, <train.val_split>/<key>
 
 

@@ -19,6 +19,8 @@ from typing import Any, Callable
 import numpy as np
 
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.io import staged_file
+from aclnet_kd.measure.configured import add_model_options, model_config
 from aclnet_kd.provenance import cpu_model
 
 
@@ -63,8 +65,6 @@ def eager_latency(model_name: str, size: int, threads: int, warmup: int, iters: 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from aclnet_kd.models.complexity import add_model_options  # the same model choice as `aclnet complexity`
-
     add_model_options(parser, "time")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (default 0: torch's default, "
                         "one per core)")
@@ -75,15 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.size < 32 or args.size % 32:
         raise AclnetError(f"--size {args.size}: must be a positive multiple of 32")
-    from aclnet_kd.models.complexity import model_config  # the same model choice as `aclnet complexity`
-
     name, cfg = model_config(args)
     result = eager_latency(name, args.size, args.threads, args.warmup, args.iters, cfg.get("backbone"))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:
-        from aclnet_kd.deploy.export import staged_file
-
         with staged_file(args.out) as tmp:
             tmp.write_text(text + "\n")
     return 0
