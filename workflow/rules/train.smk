@@ -7,6 +7,7 @@
 rule train_teacher:
     input:
         data=lambda w: prepared_dir(w.track),
+        code=lambda w: code_of("train_teacher", track=w.track),
     output:
         train_outputs("train_teacher", "teacher"),
     params:
@@ -27,6 +28,7 @@ rule train_teacher:
 rule train_student:
     input:
         data=lambda w: prepared_dir(w.track),
+        code=lambda w: code_of("train_student", track=w.track),
     output:
         train_outputs("train_student", "student"),
     params:
@@ -48,6 +50,7 @@ rule train_student_kd:
     input:
         data=lambda w: prepared_dir(w.track),
         teacher=lambda w: teacher_checkpoint(w.track),
+        code=lambda w: code_of("train_student_kd", track=w.track),
     output:
         train_outputs("train_student_kd", "student_kd"),
     params:
@@ -69,6 +72,7 @@ rule train_ablation:
     input:
         data=lambda w: prepared_dir(w.track),
         teacher=lambda w: teacher_checkpoint(w.track),
+        code=lambda w: code_of("train_ablation", track=w.track, run=w.ablation),
     output:
         train_outputs("train_ablation", "{ablation}"),
     params:
@@ -94,6 +98,7 @@ rule train_kd_method:
     input:
         data=lambda w: prepared_dir(w.track),
         teacher=lambda w: teacher_checkpoint(w.track),
+        code=lambda w: code_of("train_kd_method", track=w.track, run=w.run),
     output:
         train_outputs("train_kd_method", "{run}"),
     params:

@@ -6,16 +6,15 @@
 Seeds, test splits, datasets, models and ablations are read by DVC from params.yaml when it runs (foreach
 / matrix over ``${seeds}``, ``${tracks.<track>.test_splits}``, ...), so editing params.yaml needs no new
 render for the stages; the groups are plan.dvc_groups. The top-level ``plots`` (plan.dvc_plots: T, S and S*
-overlaid) list files, which DVC cannot loop over: they follow params.yaml's seeds and tracks at render time. Code deps are derived from the imports of the `aclnet` subcommands
-each stage runs.
+overlaid) list files, which DVC cannot loop over: they follow params.yaml's seeds and tracks at render time. Code deps
+are module files (plan.code_files): the imports of the `aclnet` subcommands each stage runs, plus what its jobs
+load by name (plan.dvc_loads).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import difflib
-import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,66 +31,6 @@ HEADER = """\
 # params.yaml only: merge a preset into it first (docs/workflow.md). The top-level `plots` name the runs of
 # params.yaml's seeds and tracks (DVC cannot loop there): rerun `aclnet dvc-yaml` after changing those.
 """
-PACKAGE = "aclnet_kd"
-SRC_ROOT = Path(__file__).resolve().parents[2]  # the folder holding aclnet_kd/
-
-
-# ---- code deps --------------------------------------------------------------------------------------------
-def _module_file(module: str, src_root: Path) -> Path | None:
-    base = src_root / module.replace(".", "/")
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-@functools.lru_cache(maxsize=None)
-def _imports(path: Path, module: str, src_root: Path) -> frozenset[str]:
-    """The aclnet_kd modules ``path`` imports, anywhere in the file (late imports included)."""
-    found = set()
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative import
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
-            found.add(base)
-            found |= {f"{base}.{alias.name}" for alias in node.names
-                      if _module_file(f"{base}.{alias.name}", src_root) is not None}
-    return frozenset(name for name in found if name.split(".")[0] == PACKAGE and _module_file(name, src_root))
-
-
-def module_closure(modules: list[str], src_root: Path = SRC_ROOT) -> set[str]:
-    """``modules`` and every aclnet_kd module they import, transitively."""
-    seen: set[str] = set()
-    todo = list(modules)
-    while todo:
-        module = todo.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        todo += sorted(_imports(_module_file(module, src_root), module, src_root) - seen)
-    return seen
-
-
-def code_deps(subcommands: tuple[str, ...], src_root: Path = SRC_ROOT) -> list[str]:
-    """The source a stage's commands run, as DVC deps: a subpackage as its folder (so a file added there
-    counts too), a top-level module as its file. The package's own ``__init__`` is left out."""
-    from aclnet_kd.cli import SUBCOMMANDS
-
-    closure = module_closure([SUBCOMMANDS[name][0] for name in subcommands], src_root)
-    deps = set()
-    for module in closure:
-        parts = module.split(".")
-        if len(parts) == 1:
-            continue
-        if (src_root / PACKAGE / parts[1]).is_dir():
-            deps.add(f"src/{PACKAGE}/{parts[1]}")
-        else:
-            deps.add(f"src/{PACKAGE}/{parts[1]}.py")
-    return sorted(deps)
 
 
 # ---- stages -----------------------------------------------------------------------------------------------
@@ -101,11 +40,13 @@ def _values(stage: plan.Stage) -> dict[str, str]:
     return fields
 
 
-def dvc_stage(stage: plan.Stage, fields: dict[str, Any], extra_reads: tuple[str, ...] = ()) -> dict:
-    """One dvc.yaml stage (or foreach ``do`` / matrix body) for ``stage`` with DVC-syntax ``fields``."""
+def dvc_stage(stage: plan.Stage, fields: dict[str, Any], extra_reads: tuple[str, ...] = (),
+              loaded: tuple[str, ...] = ()) -> dict:
+    """One dvc.yaml stage (or foreach ``do`` / matrix body) for ``stage`` with DVC-syntax ``fields``; its
+    code deps are the files its commands import plus the modules ``loaded`` by name (plan.code_files)."""
     fields = plan.job_fields(stage, **_values(stage), **fields)
     body: dict[str, Any] = {"cmd": " && ".join(plan.command(stage, **fields))}
-    body["deps"] = plan.inputs(stage, **fields) + code_deps(stage.subcommands)
+    body["deps"] = plan.inputs(stage, **fields) + plan.code_files(stage, loaded)
     keys = [plan.fill(key, **fields) for key in stage.all_reads]
     body["params"] = keys[:2] + list(extra_reads) + keys[2:] if extra_reads else keys
     for path, out in plan.output_paths(stage, **fields):
@@ -118,12 +59,15 @@ def dvc_stage(stage: plan.Stage, fields: dict[str, Any], extra_reads: tuple[str,
     return body
 
 
-def dvc_stages() -> dict[str, dict]:
-    """Every stage group of dvc.yaml (plan.dvc_groups), in DAG order."""
+def dvc_stages(params: dict) -> dict[str, dict]:
+    """Every stage group of dvc.yaml (plan.dvc_groups), in DAG order; ``params`` (params.yaml) picks each
+    prepare group's generator (plan.dvc_loads)."""
     sources = tuple(plan.fill(plan.REPORT_SOURCE, dataset=f"${{tracks.{t}.dataset}}") for t in plan.TRACKS)
     out = {}
     for group, (name, fields, foreach, matrix) in plan.dvc_groups().items():
-        body = dvc_stage(plan.STAGES[name], fields, sources if name in plan.REPORT_STAGES else ())
+        stage = plan.STAGES[name]
+        body = dvc_stage(stage, fields, sources if name in plan.REPORT_STAGES else (),
+                         tuple(plan.dvc_loads(group, stage, params)))
         if foreach is not None:
             out[group] = {"foreach": foreach, "do": body}
         else:
@@ -138,7 +82,7 @@ def render(params: dict | None = None) -> str:
         if not path.is_file():
             raise AclnetError(f"{path.resolve()}: missing; run `aclnet dvc-yaml` in the repository root")
         params = yaml.safe_load(path.read_text())
-    body = yaml.safe_dump({"stages": dvc_stages(), "plots": plan.dvc_plots(params)}, sort_keys=False,
+    body = yaml.safe_dump({"stages": dvc_stages(params), "plots": plan.dvc_plots(params)}, sort_keys=False,
                           width=10_000, default_flow_style=False)
     return HEADER + body
 
