@@ -39,7 +39,8 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise AclnetError(f"{path}: params file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        with path.open(encoding="utf-8") as stream:  # a syntax error's mark then names the file and line
+            data = yaml.safe_load(stream) or {}
     except yaml.YAMLError as err:
         raise AclnetError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict):
