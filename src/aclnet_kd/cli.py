@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "page": ("aclnet_kd.report.page", "write results/index.html: tables, verdicts, figures, provenance (offline)"),
     "report-landing": ("aclnet_kd.report.landing", "make the Snakemake report open on results/index.html"),
     "dvc-yaml": ("aclnet_kd.workflow.dvc_yaml", "render dvc.yaml from the workflow plan (--check: compare)"),
+    "params": ("aclnet_kd.workflow.presets", "merge and check params files; --dvc-set: presets as `dvc exp run -S` args"),
 }
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aclnet_kd.workflow import plan
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 
@@ -70,6 +72,8 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
     from aclnet_kd.config import deep_merge, load_params
 
     dest.mkdir(parents=True)
+    if files:  # the package's modules too: every rule lists the ones its jobs run as inputs (plan.job_code)
+        files = list(files) + [name for name in working_tree_files() if name.startswith("src/") and name not in files]
     for name in files or working_tree_files():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -119,9 +123,14 @@ LOG_REDIRECT = re.compile(r"\s*>>?\s*\S+\s+2>&1")
 FLAG = re.compile(r"\s+\(\w+\)$")
 
 
+# Snakemake's jobs read the run's merged params (plan.RUN_PARAMS: params.yaml + presets), DVC's params.yaml
+# (where an experiment sets a preset's values): the one word in which the two front ends' commands differ.
+SNAKEMAKE_PARAMS = (f"--params {plan.RUN_PARAMS}", f"--params {plan.PARAMS_FILE}")
+
+
 def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
-    """Every job of the DAG as Snakemake plans it (`-n --forceall -p`): rule, command, inputs, outputs,
-    wildcards."""
+    """Every job of the DAG as Snakemake plans it (`-n --forceall -p`): rule, command (``cmd``: its params file
+    written as dvc.yaml's, SNAKEMAKE_PARAMS; ``raw_cmd``: as Snakemake runs it), inputs, outputs, wildcards."""
     proc = run([str(BIN_DIR / "snakemake"), "-n", "--forceall", "--printshellcmds", "--cores", "1",
                 *(extra or [])], workdir, timeout=120)
     jobs, job = [], None
@@ -138,7 +147,8 @@ def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
             pairs = [item.strip().partition("=") for item in line.split(": ", 1)[1].split(",")]
             job["wildcards"] = {key: value for key, _, value in pairs}
         elif job is not None and line.startswith("Shell command: "):
-            job["cmd"] = LOG_REDIRECT.sub("", line[len("Shell command: "):]).strip()
+            job["raw_cmd"] = LOG_REDIRECT.sub("", line[len("Shell command: "):]).strip()
+            job["cmd"] = job["raw_cmd"].replace(*SNAKEMAKE_PARAMS)
     return [job for job in jobs if job["rule"] != "all"]
 
 

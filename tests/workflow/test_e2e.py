@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -241,6 +243,86 @@ def _assert_table3(repo: Path) -> None:
 def test_both_front_ends_idle_after_snakemake(smoke_run):
     """The run ends with `dvc commit`, which must leave the outputs' times alone."""
     _assert_both_idle(smoke_run)
+
+
+# ---- what a preset or a code edit reruns (issue 23), each case in a scratch copy of the finished run ------------
+
+def _scratch(repo: Path, dest: Path) -> Path:
+    """A copy of the finished smoke run for one case, times kept. The big files of data/, results/ and DVC's
+    cache are hard-linked, not copied: nothing here writes one in place (a job replaces its outputs)."""
+    def copy(src: str, dst: str) -> None:
+        if os.path.getsize(src) > 1 << 20 and Path(src).relative_to(repo).parts[0] in ("data", "results", ".dvc"):
+            os.link(src, dst)
+        else:
+            shutil.copy2(src, dst)
+
+    return Path(shutil.copytree(repo, dest, symlinks=True, copy_function=copy))
+
+
+def _planned_jobs(repo: Path, extra: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job `snakemake -n` would run now."""
+    out = run([SNAKEMAKE, "-n", "--cores", "1", *extra], repo, timeout=120).stdout
+    jobs: list[tuple[str, dict]] = []
+    for line in out.splitlines():
+        head = re.match(r"^(?:local)?rule (\w+):$", line)
+        if head:
+            jobs.append((head.group(1), {}))
+        elif jobs and line.startswith("    wildcards: "):
+            jobs[-1][1].update(item.strip().split("=", 1) for item in line.split(": ", 1)[1].split(","))
+    return [job for job in jobs if job[0] != "all"]
+
+
+def test_presets_rerun_only_the_jobs_reading_their_values(snake_repo, tmp_path):
+    """A preset changes no command (every job reads results/params.yaml): one that adds a KD method plans
+    its trainings and what reads them, nothing of the finished run; one that changes a value only the tables
+    read plans the tables and the page. DVC runs the same preset as an experiment (`aclnet params --dvc-set`
+    -> `dvc exp run -S`), with no hand merge: the tables and the page only."""
+    repo = _scratch(snake_repo[0], tmp_path / "repo")
+    (repo / "config/more-kd.yaml").write_text("kd_methods:\n  kd_at_half: {at: 0.5}\n")
+    jobs = _planned_jobs(repo, ("--configfile", "config/more-kd.yaml"))
+    assert {rule for rule, _ in jobs} == {"train_kd_method", "predict_evaluate", "tables", "figures", "page"}, jobs
+    assert {(rule, w["track"]) for rule, w in jobs if rule == "train_kd_method" and w["run"] == "kd_at_half"} == {
+        ("train_kd_method", "rail"), ("train_kd_method", "sod")}
+    assert all(w["run"] == "kd_at_half" for rule, w in jobs if rule in ("train_kd_method", "predict_evaluate"))
+    assert sum(rule == "predict_evaluate" for rule, _ in jobs) == 2  # rail/test, sod/NJU2K
+
+    (repo / "config/decimals.yaml").write_text("tables: {decimals: 2}\n")
+    assert _planned_rules(repo, "--configfile", "config/decimals.yaml") == {"tables", "page"}
+    overrides = run([str(BIN_DIR / "aclnet"), "params", "--params", "params.yaml", "--params", "config/decimals.yaml",
+                     "--dvc-set"], repo).stdout
+    assert overrides.split() == ["-S", "++tables.decimals=2"]
+    out = run([DVC, "exp", "run", *shlex.split(overrides)], repo, timeout=600).stdout
+    assert set(re.findall(r"Running stage '([^']+)'", out)) == {"tables", "page"}, out[-3000:]
+    assert yaml.safe_load((repo / "params.yaml").read_text())["tables"]["decimals"] == 2
+
+
+def test_code_edits_rerun_the_jobs_running_the_module(snake_repo, tmp_path):
+    """Code deps per job, module by module: an edit to cld.py plans the distilled students (ACLNet-S*: its
+    terms) and what reads them in Snakemake; DVC, whose one KD-method stage definition lists every loss
+    module, sees the KD trainings, never prepare, the teachers, the plain students, complexity or latency. An
+    edit to synthetic_rail.py touches nothing on the SOD track. The old text back (a newer time, the same
+    content) leaves both idle: they compare contents."""
+    repo = _scratch(snake_repo[0], tmp_path / "repo")
+    cld = repo / "src/aclnet_kd/losses/cld.py"
+    original = cld.read_text()
+    cld.write_text(original + "\n_EDITED = True\n")
+    jobs = _planned_jobs(repo)
+    assert {rule for rule, _ in jobs} == {"train_student_kd", "predict_evaluate", "tables", "figures", "page"}, jobs
+    assert sorted(w["track"] for rule, w in jobs if rule == "train_student_kd") == ["rail", "sod"]
+    assert {w["run"] for rule, w in jobs if rule == "predict_evaluate"} == {"student_kd"}
+    changed = _dvc_changed(repo)
+    methods = {f"train_kd_method_{track}@{run}-0" for track in ("rail", "sod") for run in _smoke_kd_methods()}
+    assert set(changed) == {"train_student_kd_rail@0", "train_student_kd_sod@0"} | methods, changed
+    assert "src/aclnet_kd/losses/cld.py" in json.dumps(changed["train_student_kd_rail@0"])
+    cld.write_text(original)
+    _assert_both_idle(repo)
+
+    generator = repo / "src/aclnet_kd/data/synthetic_rail.py"
+    generator.write_text(generator.read_text() + "\n_EDITED = True\n")
+    jobs = _planned_jobs(repo)
+    assert ("prepare", {"dataset": "synthetic-rail"}) in jobs
+    assert not [job for job in jobs if job[1].get("track") == "sod" or job[1].get("dataset") == "synthetic-sod"]
+    assert set(_dvc_changed(repo)) == {"prepare_rail"}
 
 
 def test_table_setting_reruns_only_tables(snake_repo):

@@ -36,14 +36,30 @@ def _lift_dead_lock() -> None:
 
 _lift_dead_lock()
 
-# params.yaml, then each `--configfile` preset in order: the same list every `aclnet` command is given, so a
-# stage sees exactly the params this DAG was built from.
+# params.yaml, then each `--configfile` preset in order: merged by Snakemake into `config` (RUN_PARAMS, the
+# Snakefile), written to plan.RUN_PARAMS when the run starts, and read from there by every job. The path is the
+# same whatever the presets, so a preset changes no command: only the jobs that read a changed value rerun.
 PARAMS_FILES = ["params.yaml"]
 for _preset in workflow.overwrite_configfiles:
     _preset = os.path.relpath(_preset)
     if _preset not in PARAMS_FILES:
         PARAMS_FILES.append(_preset)
-PARAMS = " ".join(f"--params {path}" for path in PARAMS_FILES)
+PARAMS = f"--params {plan.RUN_PARAMS}"
+
+
+def write_run_params() -> None:
+    """Write the run's merged params where every job reads them, only when they differ from the file's."""
+    from aclnet_kd.config import run_params_text
+    from aclnet_kd.io import atomic_write_text
+
+    text = run_params_text(RUN_PARAMS, PARAMS_FILES)
+    path = Path(plan.RUN_PARAMS)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
+
+
+onstart:
+    write_run_params()  # not on a dry run (-n): that writes nothing
 
 TRACKS = config["tracks"]
 SEEDS = config["seeds"]
@@ -86,6 +102,17 @@ def reads(stage: str, **fields) -> dict:
     keys in dvc.yaml. A key that does not exist is an error, not an empty value."""
     try:
         return plan.reads(plan.STAGES[stage], config, **fields)
+    except KeyError as err:
+        raise WorkflowError(f"params: {err.args[0]}") from None
+
+
+def code_of(stage: str, **fields) -> list:
+    """The source files a job of ``stage`` runs, module by module (plan.job_code: its imports plus the loss
+    modules of its own KD terms, its dataset's generator), as rule inputs: an edited module reruns exactly the
+    jobs that run it. Snakemake compares a small input's checksum with the one it recorded, so a module only
+    touched (a checkout) reruns nothing, as in DVC; its own `code` trigger sees only a rule's shell text."""
+    try:
+        return plan.job_code(plan.STAGES[stage], config, **fields)
     except KeyError as err:
         raise WorkflowError(f"params: {err.args[0]}") from None
 
@@ -209,9 +236,11 @@ def record_with_dvc() -> None:
 
 
 onsuccess:
-    # Only when the commands match dvc.yaml's, i.e. with params.yaml alone (DVC reads no presets: a preset is
-    # merged into params.yaml for DVC, docs/workflow.md).
-    if Path(".dvc").is_dir() and PARAMS_FILES == ["params.yaml"]:
+    # Only when the jobs read what dvc.yaml's commands read: params.yaml's values (no preset, or one that changes
+    # nothing). DVC runs a preset as an experiment that sets its values in params.yaml (docs/workflow.md).
+    from aclnet_kd.config import load_yaml
+
+    if Path(".dvc").is_dir() and RUN_PARAMS == load_yaml(plan.PARAMS_FILE):
         record_with_dvc()
     elif Path(".dvc").is_dir():
-        print(f"snakemake: not recording the outputs with DVC: presets {PARAMS_FILES[1:]} are not in params.yaml")
+        print(f"snakemake: not recording the outputs with DVC: presets {PARAMS_FILES[1:]} change params.yaml's values")

@@ -8,6 +8,7 @@ rule page:
         TABLES,
         FIGURES,
         outputs_under(plan.TRAIN_ROOT, plan.EVAL_ROOT),
+        code=code_of("page"),
     output:
         report(plan.PAGE, caption="../report/page.rst", category="Results"),
     log:

@@ -14,6 +14,7 @@ def _train_rule(kind):
         input:
             data=lambda w: prepared_dir(w.track),
             **({"teacher": lambda w: teacher_checkpoint(w.track)} if kind.kd else {}),
+            code=lambda w: code_of(kind.stage, track=w.track),
         output:
             train_outputs(kind.stage, kind.name),
         params:
@@ -39,6 +40,7 @@ rule train_ablation:
     input:
         data=lambda w: prepared_dir(w.track),
         teacher=lambda w: teacher_checkpoint(w.track),
+        code=lambda w: code_of("train_ablation", track=w.track, run=w.ablation),
     output:
         train_outputs("train_ablation", "{ablation}"),
     params:
@@ -64,6 +66,7 @@ rule train_kd_method:
     input:
         data=lambda w: prepared_dir(w.track),
         teacher=lambda w: teacher_checkpoint(w.track),
+        code=lambda w: code_of("train_kd_method", track=w.track, run=w.run),
     output:
         train_outputs("train_kd_method", "{run}"),
     params:

@@ -312,7 +312,9 @@ def build_training(recipe: Recipe, info: DistInfo, teacher_checkpoint: str | os.
                    teacher: torch.nn.Module | None = None) -> Training:
     """Model, frozen teacher (from ``teacher_checkpoint``, or an already frozen ``teacher``), label and KD
     losses, optimizer and the release's step schedule for ``recipe``."""
-    from aclnet_kd.losses import DistillationLoss, LabelLoss
+    # from their modules, not the package's lazy names: the workflow's code deps follow these imports
+    from aclnet_kd.losses.distillation import DistillationLoss
+    from aclnet_kd.losses.label import LabelLoss
     from aclnet_kd.models import build_model
 
     model = build_model(recipe.model_name, **recipe.model_cfg)

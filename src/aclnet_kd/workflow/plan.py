@@ -9,6 +9,7 @@ strings; each front end fills the fields its own way (Snakemake: ``{wildcards.tr
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,7 +21,11 @@ from aclnet_kd.workflow.runs import (
     trained_runs,
 )
 
-PARAMS_FILE = "params.yaml"
+PARAMS_FILE = "params.yaml"  # what DVC's commands read; a DVC experiment sets a preset's values in it (-S)
+# What every job of a Snakemake run reads: params.yaml with the run's presets (--configfile) merged in, rewritten
+# only when that changes. One path for every preset, so a job's command does not depend on which preset supplied
+# its values; Snakemake reruns a job when a value it reads changes (its `params:`), as DVC does.
+RUN_PARAMS = "results/params.yaml"
 
 # ---- paths (docs/architecture.md, "Paths") ----
 PREPARED_ROOT = "data/prepared"
@@ -89,7 +94,7 @@ class Stage:
     name: str
     commands: tuple[str, ...]
     reads: tuple[str, ...]  # params keys (templates over the same fields as the commands)
-    subcommands: tuple[str, ...]  # `aclnet` subcommands run: code deps are their modules' imports
+    subcommands: tuple[str, ...]  # `aclnet` subcommands run: code deps are their imports, + LOADS (job_code)
     folder: str = ""  # the job's own folder or file: the commands' ``{out}``
     outputs: tuple[Output, ...] = ()
     values: dict[str, str] = field(default_factory=dict)
@@ -188,6 +193,91 @@ REPORT_SOURCE = "datasets.{dataset}.source"
 REPORT_STAGES = ("tables", "figures", "page")
 
 
+# ---- code: the source files a job runs (aclnet_kd.workflow.code), per job, in both front ends ----
+# Its `aclnet` subcommands' modules and all they import, plus the modules it loads by name: a distilled
+# student's loss terms of weight > 0 (their builders in losses/registry.py), a prepare job its dataset
+# source's generator (constants.SYNTHETIC_GENERATORS). The teacher, the plain and the distilled students share
+# `aclnet train`, so the imports alone cannot tell them apart: LOADS says it per job.
+def _module(spec: str) -> str:
+    return spec.partition(":")[0]  # "module:function" -> module
+
+
+def _loss_modules(weights: dict) -> list[str]:
+    from aclnet_kd.losses.registry import REGISTRY
+
+    return [_module(REGISTRY[name].builder) for name, weight in weights.items() if name in REGISTRY and weight > 0]
+
+
+def _ablation_losses(params: dict, fields: dict) -> list[str]:
+    from aclnet_kd.train.recipe import parse_kd_weights  # --kd-weights over kd.weights, as `aclnet train` does
+
+    return _loss_modules({**params["kd"]["weights"], **parse_kd_weights(params["ablations"][fields["run"]])})
+
+
+def _kd_method_losses(params: dict, fields: dict) -> list[str]:
+    from aclnet_kd.train.recipe import kd_method_weights
+
+    return _loss_modules(kd_method_weights(params, fields["run"]))
+
+
+def _generator(params: dict, fields: dict) -> list[str]:
+    from aclnet_kd.constants import SYNTHETIC_GENERATORS
+
+    source = params["datasets"][fields["dataset"]]["source"]
+    return [_module(SYNTHETIC_GENERATORS[source])] if source in SYNTHETIC_GENERATORS else []
+
+
+# stage -> the modules one of its jobs loads by name, from the params and the job's fields
+LOADS: dict[str, Callable[[dict, dict], list[str]]] = {
+    "prepare": _generator,
+    "train_student_kd": lambda params, fields: _loss_modules(params["kd"]["weights"]),
+    "train_ablation": _ablation_losses,
+    "train_kd_method": _kd_method_losses,
+}
+
+
+def loadable(stage: Stage) -> list[str]:
+    """Every module a job of ``stage`` may load by name, whatever the params (DVC's stage groups over params
+    values, whose deps are fixed before it reads them)."""
+    from aclnet_kd.constants import SYNTHETIC_GENERATORS
+    from aclnet_kd.losses.registry import TERMS
+
+    if stage.name not in LOADS:
+        return []
+    specs = SYNTHETIC_GENERATORS.values() if stage.name == "prepare" else [term.builder for term in TERMS]
+    return sorted({_module(spec) for spec in specs})
+
+
+def dvc_loads(group: str, stage: Stage, params: dict) -> list[str]:
+    """What the jobs of a dvc.yaml stage group load by name. A ``prepare_<track>`` group: its track's
+    generator, for the source ``params`` (params.yaml at render time) names: a changed source needs a new
+    render, which `aclnet dvc-yaml --check` asks for. Any other group: every module its stage may load, since
+    DVC fixes a group's deps before it reads the params values (weights, run names) that pick them."""
+    if stage.name == "prepare":
+        return LOADS["prepare"](params, {"dataset": params["tracks"][group.removeprefix("prepare_")]["dataset"]})
+    return loadable(stage)
+
+
+def code_files(stage: Stage, loaded: tuple[str, ...] = ()) -> list[str]:
+    """The source files (repository paths, module by module) a job of ``stage`` runs when it loads the
+    modules ``loaded`` by name."""
+    return list(_code_files(stage.subcommands, tuple(sorted(loaded))))
+
+
+@functools.lru_cache(maxsize=None)
+def _code_files(subcommands: tuple[str, ...], loaded: tuple[str, ...]) -> tuple[str, ...]:
+    from aclnet_kd.cli import SUBCOMMANDS
+    from aclnet_kd.workflow.code import module_closure, module_paths
+
+    return tuple(module_paths(module_closure([SUBCOMMANDS[name][0] for name in subcommands] + list(loaded))))
+
+
+def job_code(stage: Stage, params: dict, **fields: Any) -> list[str]:
+    """The source files one job of ``stage`` runs, for ``params``: its code dependencies."""
+    loads = LOADS.get(stage.name)
+    return code_files(stage, tuple(loads(params, fields)) if loads else ())
+
+
 # ---- the jobs of each stage, for the params of one run (Snakemake) ----
 def runs(params: dict) -> list[tuple[str, int]]:
     """(run, seed) of every trained model of a track, teacher first (the run table's order)."""
@@ -269,8 +359,11 @@ def _track_groups(track: str) -> dict[str, tuple[str, dict, Any, Any]]:
 
 def dvc_groups() -> dict[str, tuple[str, dict, Any, Any]]:
     """Every dvc.yaml stage group in DAG order: {group: (stage, fields, foreach, matrix)}."""
+    # one prepare group per track (not a foreach over tracks): each depends on its own generator (dvc_loads)
     groups: dict[str, tuple[str, dict, Any, Any]] = {
-        "prepare": ("prepare", dict(dataset="${item.dataset}"), "${tracks}", None),
+        f"prepare_{track}": ("prepare", dict(dataset=f"${{tracks.{track}.dataset}}"), None, None)
+        for track in TRACKS}
+    groups |= {
         "complexity": ("complexity", dict(role="${key}", model="${item.name}"), "${models}", None),
         "latency": ("latency", dict(role="${key}", model="${item.name}"), "${models}", None),
         TEACHER.stage: (TEACHER.stage, dict(track="${key}", run=TEACHER.name, seed="${seeds[0]}",
