@@ -47,8 +47,11 @@ run: $(STAMP)
 	@echo "Results page (tables, verdicts, figures, provenance; opens offline): $(CURDIR)/results/index.html"
 
 # Table III (issue 12): the demo plus students distilled with the classic KD methods, 3 seeds
-# (config/kd-methods.yaml). Trains the demo's runs again too: every command carries the preset's --params.
+# (config/kd-methods.yaml). After `make run` it trains only the KD-method runs and rebuilds what reads them: every
+# job reads the run's merged params from one path (results/params.yaml), so the preset changes no command, and
+# the demo's jobs read no value it changes. `aclnet params` checks the preset first (file and line of a YAML error).
 kd-methods: $(STAMP)
+	$(BIN)/aclnet params --params params.yaml --params config/kd-methods.yaml > /dev/null
 	$(SNAKEMAKE) --printshellcmds --show-failed-logs --configfile config/kd-methods.yaml
 	@echo ""
 	@echo "Table III: $(CURDIR)/results/tables/table3_kd_methods.md   Figures: $(CURDIR)/results/figures/kd_methods_*"

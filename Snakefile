@@ -2,6 +2,7 @@
 # -> figures. Every job runs `aclnet` commands (predict_evaluate: two, back to back). Each stage's command,
 # outputs and params keys are written once, in src/aclnet_kd/workflow/plan.py; the rules here and dvc.yaml
 # (rendered by `aclnet dvc-yaml`) both follow from it. Run:  snakemake --cores all [--configfile config/X.yaml]
+import copy
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -18,6 +19,7 @@ try:
     validate_params(config)  # the same check, and message, as every `aclnet` command (aclnet_kd.config)
 except AclnetError as err:
     raise WorkflowError(str(err)) from None
+RUN_PARAMS = copy.deepcopy(config)  # the merged params, before the cut below: what every job reads (common.smk)
 config["tracks"] = select_tracks(config)["tracks"]  # params only_tracks (as load_params does)
 
 include: "workflow/rules/common.smk"

@@ -39,7 +39,7 @@ import torch
 
 from aclnet_kd.models import load_model_checkpoint
 from aclnet_kd.deploy.export import SaliencyGraph, export_onnx, input_names
-from aclnet_kd.deploy.latency import summarise, time_calls
+from aclnet_kd.measure.latency import summarise, time_calls
 from aclnet_kd.provenance import cpu_model
 from aclnet_kd.deploy.runtimes import OpenVinoModel, installed
 from aclnet_kd.models import build_model

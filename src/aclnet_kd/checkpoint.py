@@ -17,6 +17,9 @@ Checkpoint format written by ``aclnet train`` (a plain dict of tensors and primi
       "meta": {...},                       # the run's RunRecord (aclnet_kd.train.record), as in run.json
       "train_state": {...},                # last.pt only: optimizer, scheduler, RNG, loader state, epoch
     }
+
+A finished run's last.pt keeps ``format``, ``meta`` and a ``train_state`` of ``epoch``, ``batch``, ``finished``,
+``history`` and ``fingerprint`` only: no weights (they are in best.pt) and no resume state.
 """
 
 from __future__ import annotations

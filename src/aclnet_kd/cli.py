@@ -21,13 +21,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("aclnet_kd.evaluate.evaluate", "score saliency maps with PySODMetrics"),
     "external": ("aclnet_kd.evaluate.external", "measure a row readers bring (released weights or maps; params external)"),
     "export": ("aclnet_kd.deploy.export", "export a checkpoint to ONNX (sigmoid inside, JSON sidecar), verified"),
-    "complexity": ("aclnet_kd.models.complexity", "count parameters and MACs of a model"),
-    "latency": ("aclnet_kd.deploy.latency", "time a model at batch 1 on this CPU (ms/image, for Table I)"),
+    "complexity": ("aclnet_kd.measure.complexity", "count parameters and MACs of a model"),
+    "latency": ("aclnet_kd.measure.latency", "time a model at batch 1 on this CPU (ms/image, for Table I)"),
     "tables": ("aclnet_kd.report.tables", "write Table I / Table II, reported against reproduced"),
     "figures": ("aclnet_kd.report.figures", "write PR curves, qualitative grids and training curves"),
     "page": ("aclnet_kd.report.page", "write results/index.html: tables, verdicts, figures, provenance (offline)"),
     "report-landing": ("aclnet_kd.report.landing", "make the Snakemake report open on results/index.html"),
     "dvc-yaml": ("aclnet_kd.workflow.dvc_yaml", "render dvc.yaml from the workflow plan (--check: compare)"),
+    "params": ("aclnet_kd.workflow.presets", "merge and check params files; --dvc-set: presets as `dvc exp run -S` args"),
 }
 
 

@@ -23,3 +23,10 @@ ROLES: tuple[str, ...] = ("teacher", "student")
 
 # How a depth file encodes distance: near = bright (the pipeline's convention) or near = dark (inverted).
 DEPTH_POLARITIES: tuple[str, ...] = ("near_bright", "near_dark")
+
+# A synthetic dataset source -> its generator, "module:function", loaded by name (aclnet prepare), so that the
+# workflow can make each prepare job depend on its own source's module only (workflow.plan.code_files).
+SYNTHETIC_GENERATORS: dict[str, str] = {
+    "synthetic-rail": "aclnet_kd.data.synthetic_rail:generate_rail",
+    "synthetic-sod": "aclnet_kd.data.synthetic_sod:generate_sod",
+}

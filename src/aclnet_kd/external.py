@@ -31,7 +31,7 @@ SPLIT_FIELD = "{split}"
 # Two facts written elsewhere, repeated here so that config (imported by every stage) does not import the plan
 # or the report; tests/evaluate/test_external.py checks that they agree.
 PAPER_TABLE_IDS = {"rail": "I", "sod": "II"}  # track -> reported.csv's `table` (plan.PAPER_TABLES)
-REPORTED_CSV = Path(__file__).parent / "report" / "reported.csv"  # report.tables.REPORTED_CSV
+REPORTED_CSV = Path(__file__).parent / "report" / "reported.csv"  # report.reported.REPORTED_CSV
 
 
 def entries(params: dict) -> dict[str, dict[str, Any]]:

@@ -148,7 +148,7 @@ def test_params_accept_the_example_preset(repo_root) -> None:
 def test_facts_agree_with_the_plan_and_the_report() -> None:
     """external.py repeats two facts so that config (which every stage imports) need not import the plan."""
     from aclnet_kd import external
-    from aclnet_kd.report.tables import REPORTED_CSV
+    from aclnet_kd.report.reported import REPORTED_CSV
     from aclnet_kd.workflow.plan import PAPER_TABLES
 
     assert external.PAPER_TABLE_IDS == {track: table_id for track, (_, table_id) in PAPER_TABLES.items()}

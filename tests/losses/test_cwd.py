@@ -1,4 +1,5 @@
-"""CWD: hand-derived values and gradients, zero at student == teacher, a float64 re-derivation, bf16, options."""
+"""CWD: hand-derived values and gradients, zero at student == teacher, a float64 re-derivation, saturated maps,
+options (gradcheck, zero features and bf16: test_contract.py)."""
 
 from __future__ import annotations
 
@@ -82,25 +83,12 @@ def test_float64_cross_check_against_a_direct_rederivation(tau):
     assert got.item() == pytest.approx(reference_cwd(s, t, tau), rel=1e-12)
 
 
-def test_gradcheck_float64_and_saturated_maps_finite():
-    torch.manual_seed(1)
-    s = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
-    t = torch.randn(2, 3, 3, 3, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda a: ChannelWiseDistillation(2.0)([a], [t]), (s,))
+def test_saturated_maps_finite():
+    """(Gradients, zero features and bf16: the contract every registered term keeps, test_contract.py.)"""
     big = torch.zeros(1, 2, 2, 2, requires_grad=True)
     loss = ChannelWiseDistillation()([big * 1.0 + 1e4 * torch.eye(2).view(1, 1, 2, 2)], [-1e4 * torch.ones(1, 2, 2, 2)])
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(big.grad).all()
-
-
-def test_bf16_autocast_returns_float32_close_to_fp32():
-    torch.manual_seed(2)
-    s, t = torch.randn(2, 8, 8, 8), torch.randn(2, 8, 8, 8)
-    ref = ChannelWiseDistillation()([s], [t])
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = ChannelWiseDistillation()([s.bfloat16()], [t.bfloat16()])
-    assert got.dtype == torch.float32
-    assert got.item() == pytest.approx(ref.item(), rel=3e-2)  # bf16 inputs: 8-bit mantissa
 
 
 def test_resizes_the_student_and_refuses_bad_arguments():

@@ -90,24 +90,6 @@ def test_saturated_logits_stay_finite_and_zero_when_equal():
     assert torch.isfinite(ResponseKD("kl", 4.0)([z], [-z])).item()
 
 
-def test_gradcheck_float64():
-    torch.manual_seed(1)
-    zs = torch.randn(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
-    zt = torch.randn(2, 1, 3, 3, dtype=torch.float64)
-    for module in (ResponseKD(), ResponseKD("kl", 3.0)):
-        assert torch.autograd.gradcheck(lambda s, m=module: m([s], [zt]), (zs,))
-
-
-def test_bf16_autocast_returns_float32_close_to_fp32():
-    torch.manual_seed(2)
-    zs, zt = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
-    ref = ResponseKD()([zs], [zt])
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = ResponseKD()([zs.bfloat16()], [zt.bfloat16()])
-    assert got.dtype == torch.float32
-    assert got.item() == pytest.approx(ref.item(), rel=2e-2)  # bf16 inputs: 8-bit mantissa
-
-
 def test_bad_arguments():
     with pytest.raises(ValueError, match="mode"):
         ResponseKD("mse")

@@ -10,7 +10,7 @@ import pytest
 from aclnet_kd.report.collect import RunResults
 from aclnet_kd.report.differences import compare, differences, differences_markdown, flag_label
 from aclnet_kd.report.stats import GAIN, NO_INTERVAL
-from aclnet_kd.report.tables import load_reported
+from aclnet_kd.report.reported import load_reported
 from aclnet_kd.train.record import RunRecord
 from aclnet_kd.workflow.plan import DIFFERENCES, table_stems
 from record_helper import run_record_json

@@ -114,10 +114,11 @@ def test_external_curves_are_dashed(tmp_path: Path, monkeypatch) -> None:
     import yaml
 
     params = yaml.safe_load(_params(tmp_path / "params.yaml").read_text())
-    from aclnet_kd.report.collect import RUN_LABELS, collect_runs
+    from aclnet_kd.report.collect import collect_runs
+    from aclnet_kd.workflow.runs import PAPER_RUNS
 
     settings = track_settings(params, "rail")
-    runs = collect_runs(tmp_path / "evaluate", tmp_path / "train", settings, list(RUN_LABELS), [0, 1])
+    runs = collect_runs(tmp_path / "evaluate", tmp_path / "train", settings, list(PAPER_RUNS), [0, 1])
     external = read_external(tmp_path / "evaluate" / "external", params, "rail", ["test"])
     drawn = {}
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from aclnet_kd.cli import main as aclnet
-from aclnet_kd.report.tables import REPORTED_CSV, load_reported
+from aclnet_kd.report.reported import REPORTED_CSV, load_reported
 from record_helper import run_record_json
 
 # (run, seed) -> Sm on the rail test split; MAE = 1 - Sm - 0.15 etc. keep the numbers easy to check.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import subprocess
-import time
 
 import pytest
 import torch
@@ -39,21 +38,25 @@ def test_overfit_drives_label_loss_down(params, tiny_data, tmp_path):
 def kd_run(base_params, tiny_data, teacher_ckpt, tmp_path_factory):
     """One distillation epoch (8 images, batch 4: two optimizer steps), non-default switches, teacher spied on."""
     spied = {}
-    original = loop.load_teacher
+    original, build = loop.load_teacher, loop.build_training
 
     def spy(*args, **kwargs):
         spied["teacher"] = original(*args, **kwargs)
         return spied["teacher"]
 
+    def spy_training(*args, **kwargs):  # a finished last.pt keeps no optimizer state: read it here
+        spied["training"] = build(*args, **kwargs)
+        return spied["training"]
+
     out = tmp_path_factory.mktemp("kd") / "run"
     recipe = resolve_recipe(deep_merge(base_params, {"kd": {"train_kd_modules": True, "atd_teacher_fix": True}}),
                             role="student", kd=True, kd_weights_override={"mgmd": 0.5})
-    loop.load_teacher = spy
+    loop.load_teacher, loop.build_training = spy, spy_training
     try:
         record = train(recipe, tiny_data, out, teacher_checkpoint=teacher_ckpt)
     finally:
-        loop.load_teacher = original
-    return {"record": record, "out": out, "teacher": spied["teacher"]}
+        loop.load_teacher, loop.build_training = original, build
+    return {"record": record, "out": out, "teacher": spied["teacher"], "training": spied["training"]}
 
 
 def test_teacher_gets_no_gradients_during_distillation(kd_run, teacher_ckpt):
@@ -68,10 +71,11 @@ def test_teacher_gets_no_gradients_during_distillation(kd_run, teacher_ckpt):
 def test_distillation_runs_two_optimizer_steps(kd_run, teacher_ckpt):
     last = safe_load(kd_run["out"] / "last.pt")
     state = last["train_state"]
-    steps = {int(s["step"]) for s in state["optimizer"]["state"].values()}
+    optimizer = kd_run["training"].optimizer.state_dict()
+    steps = {int(s["step"]) for s in optimizer["state"].values()}
     assert steps == {2}
     # train_kd_modules: true -> the KD modules are a second parameter group, optimised too
-    assert len(state["optimizer"]["param_groups"]) == 2
+    assert len(optimizer["param_groups"]) == 2
     epoch = state["history"][0]
     for term in ("label", "cld", "mgmd", "atd"):
         assert torch.isfinite(torch.tensor(epoch[f"train/{term}"])), term
@@ -150,15 +154,20 @@ def test_nan_loss_stops_with_clear_message(params, tiny_data, tmp_path):
     assert "non-finite loss at epoch 1/2" in (tmp_path / "run" / "train.log").read_text()
 
 
-def test_finished_run_is_a_noop_and_settings_are_guarded(params, tiny_data, tmp_path):
+def test_finished_run_is_a_noop_and_settings_are_guarded(params, tiny_data, tmp_path, capsys):
     recipe = _recipe(params, {}, role="student")
     out = tmp_path / "run"
     first = train(recipe, tiny_data, out)
-    stamp = (out / "last.pt").stat().st_mtime_ns
-    started = time.perf_counter()
+
+    def files() -> dict[str, tuple[bytes, int]]:
+        return {str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+
+    before = files()
+    capsys.readouterr()
     again = train(recipe, tiny_data, out)
-    assert again == first and (out / "last.pt").stat().st_mtime_ns == stamp
-    assert time.perf_counter() - started < 5
+    # nothing trained, logged or written: no epoch, no log line, every file's bytes and time as they were
+    assert again == first and files() == before
+    assert f"is already finished (epoch {first['epochs']}); nothing to do" in capsys.readouterr().out
     with pytest.raises(AclnetError, match=r"different settings \(recipe\.lr\)"):
         train(_recipe(params, {"train": {"lr": 5.0e-4}}, role="student"), tiny_data, out)
 
@@ -236,3 +245,56 @@ def test_operating_point_chosen_on_validation_at_the_end(params, tiny_data, tmp_
     recipe = _recipe(params, {"train": {"epochs": 1, "selection": "paper"}}, role="student")
     record = train(recipe, tiny_data, tmp_path / "paper", operating_point=cfg)
     assert record["operating_point"]["threshold"] is None and "paper" in record["operating_point"]["reason"]
+
+
+def _saves(monkeypatch) -> list[str]:
+    """The file names of every atomic_save of the loop, in order."""
+    names: list[str] = []
+    save = loop.atomic_save
+    monkeypatch.setattr(loop, "atomic_save", lambda obj, path: names.append(path.name) or save(obj, path))
+    return names
+
+
+@pytest.mark.parametrize("every_s, expected", [(0, ["best.pt", "last.pt"] * 3), (3600, ["best.pt", "last.pt"])])
+def test_last_pt_written_by_wall_clock_and_at_the_end(params, tiny_data, tmp_path, monkeypatch, every_s, expected):
+    """checkpoint_every_s 0: last.pt (after a pending best.pt) at every epoch end; an hour: only at the end.
+    selection `last`: every epoch is the best so far, so best.pt goes with each last.pt, never ahead of it."""
+    names = _saves(monkeypatch)
+    recipe = _recipe(params, {"train": {"epochs": 3, "selection": "last", "checkpoint_every_s": every_s}},
+                     role="student")
+    train(recipe, tiny_data, tmp_path / "run")
+    assert names == expected
+
+
+def test_finished_last_pt_keeps_the_record_not_the_resume_state(params, tiny_data, tmp_path):
+    from aclnet_kd.models import load_model_checkpoint
+
+    out = tmp_path / "run"
+    record = train(_recipe(params, {"train": {"epochs": 2}}, role="student"), tiny_data, out)
+    last = safe_load(out / "last.pt")
+    assert set(last) == {"format", "meta", "train_state"}
+    assert set(last["train_state"]) == {"epoch", "batch", "finished", "history", "fingerprint"}
+    assert last["train_state"]["finished"] and len(last["train_state"]["history"]) == 2
+    assert RunRecord.from_dict(last["meta"]) == RunRecord.from_dict(record)
+    assert (out / "last.pt").stat().st_size < (out / "best.pt").stat().st_size / 10
+    with pytest.raises(AclnetError, match="finished run's last.pt holds its record, not its weights"):
+        load_model_checkpoint(out / "last.pt")
+
+
+def test_a_kill_before_the_first_checkpoint_leaves_no_best_pt_ahead(params, tiny_data, tmp_path, monkeypatch):
+    """best.pt is written with last.pt: a run stopped in epoch 3 of a run that writes last.pt hourly has
+    neither, and the same command starts it afresh (not from a best.pt of an epoch no last.pt reached)."""
+    original, calls = loop.train_step, []
+
+    def failing_step(parts, batch):
+        calls.append(1)
+        if len(calls) == 5:  # epoch 3, step 1 (two steps per epoch)
+            raise RuntimeError("killed")
+        return original(parts, batch)
+
+    recipe = _recipe(params, {"train": {"epochs": 3, "selection": "last", "checkpoint_every_s": 3600}},
+                     role="student")
+    monkeypatch.setattr(loop, "train_step", failing_step)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(recipe, tiny_data, tmp_path / "run")
+    assert not (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "run" / "best.pt").exists()

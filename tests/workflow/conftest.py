@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aclnet_kd.workflow import plan
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 
@@ -70,6 +72,8 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
     from aclnet_kd.config import deep_merge, load_params
 
     dest.mkdir(parents=True)
+    if files:  # the package's modules too: every rule lists the ones its jobs run as inputs (plan.job_code)
+        files = list(files) + [name for name in working_tree_files() if name.startswith("src/") and name not in files]
     for name in files or working_tree_files():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -84,14 +88,49 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
     return dest
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    """Checkpoints and DVC's cache files are hard links: gigabytes the stages only ever replace (a new file
+    renamed into place) or delete, never write in place. Every other file is a copy, times kept."""
+    if src.endswith(".pt") or f"{os.sep}.dvc{os.sep}cache{os.sep}" in src:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+
+
+def copy_run(run_repo: Path, dest: Path) -> Path:
+    """A copy of a finished run (outputs, Snakemake's and DVC's records, git) for a test that changes it. The
+    copy keeps every file's time, from which Snakemake decides what to rerun; DVC rehashes the copy's outputs."""
+    shutil.copytree(run_repo, dest, symlinks=True, copy_function=_link_or_copy)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """The smoke DAG, run once per session through Snakemake and shared by every e2e module (test_e2e.py,
+    test_external_e2e.py): READ ONLY. A test that changes files, params or git in it works on
+    ``copy_run(smoke_run, tmp_path / "repo")``."""
+    repo = copy_repo(tmp_path_factory.mktemp("smoke") / "repo")
+    _, seconds = timed([str(BIN_DIR / "snakemake"), "--cores", "2"], repo, timeout=1200)
+    print(f"\nsmoke run through Snakemake (shared by the session): {seconds:.1f} s")
+    return repo
+
+
 # `> log 2>&1` (or `>> log 2>&1`) after each command of a job: Snakemake-only, dropped before comparing.
 LOG_REDIRECT = re.compile(r"\s*>>?\s*\S+\s+2>&1")
 FLAG = re.compile(r"\s+\(\w+\)$")
 
 
+# Snakemake's jobs read the run's merged params (plan.RUN_PARAMS: params.yaml + presets), DVC's params.yaml
+# (where an experiment sets a preset's values): the one word in which the two front ends' commands differ.
+SNAKEMAKE_PARAMS = (f"--params {plan.RUN_PARAMS}", f"--params {plan.PARAMS_FILE}")
+
+
 def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
-    """Every job of the DAG as Snakemake plans it (`-n --forceall -p`): rule, command, inputs, outputs,
-    wildcards."""
+    """Every job of the DAG as Snakemake plans it (`-n --forceall -p`): rule, command (``cmd``: its params file
+    written as dvc.yaml's, SNAKEMAKE_PARAMS; ``raw_cmd``: as Snakemake runs it), inputs, outputs, wildcards."""
     proc = run([str(BIN_DIR / "snakemake"), "-n", "--forceall", "--printshellcmds", "--cores", "1",
                 *(extra or [])], workdir, timeout=120)
     jobs, job = [], None
@@ -108,7 +147,8 @@ def snakemake_jobs(workdir: Path, extra: list[str] | None = None) -> list[dict]:
             pairs = [item.strip().partition("=") for item in line.split(": ", 1)[1].split(",")]
             job["wildcards"] = {key: value for key, _, value in pairs}
         elif job is not None and line.startswith("Shell command: "):
-            job["cmd"] = LOG_REDIRECT.sub("", line[len("Shell command: "):]).strip()
+            job["raw_cmd"] = LOG_REDIRECT.sub("", line[len("Shell command: "):]).strip()
+            job["cmd"] = job["raw_cmd"].replace(*SNAKEMAKE_PARAMS)
     return [job for job in jobs if job["rule"] != "all"]
 
 

@@ -17,7 +17,7 @@ from conftest import copy_repo, dvc_stages, snakemake_jobs, under
 
 from aclnet_kd.cli import SUBCOMMANDS
 from aclnet_kd.workflow import plan
-from aclnet_kd.workflow.dvc_yaml import module_closure
+from aclnet_kd.workflow.code import module_closure
 
 LIGHT_FILES = ["Snakefile", "dvc.yaml", "params.yaml", "config/smoke.yaml", "config/paper.yaml",
                ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"]
@@ -120,6 +120,16 @@ def test_same_outputs(both):
             assert any(under(path, o) for path in job["output"]), f"{job['rule']}: dvc out {o} not in the rule"
 
 
+def test_resume_state_is_declared_by_neither(both):
+    """A training's last.pt (plan.RESUME_STATE) is no output of either front end: Snakemake never deletes it (a
+    killed job resumes from it), DVC never caches or pushes it, and a clone that pulled the results is complete."""
+    _, jobs, stages, _ = both
+    trainings = [job for job in jobs if job["rule"].startswith("train_")]
+    assert trainings and all(any(path.endswith("/best.pt") for path in job["output"]) for job in trainings)
+    assert not [path for job in jobs for path in job["output"] if path.endswith("/" + plan.RESUME_STATE)]
+    assert not [out for stage in stages for out in stage["outs"] if out.endswith("/" + plan.RESUME_STATE)]
+
+
 def test_same_edges(both):
     """The input -> output edges between jobs (data/ and results/ paths) are the same in both DAGs."""
     _, jobs, stages, _ = both
@@ -133,8 +143,8 @@ def test_same_edges(both):
     outputs = {j["cmd"]: j["output"] for j in jobs}
     for job in jobs:
         for path in job["input"]:
-            if path.startswith("downloads/"):
-                continue  # the readers' own files (params `external`), from outside the DAG
+            if path.startswith(("downloads/", "src/")):
+                continue  # the readers' own files (params `external`) and the code: from outside the DAG
             assert _producer(path, outputs), f"{job['rule']}: input {path} has no producer"
 
 
@@ -192,6 +202,22 @@ def test_code_deps_cover_what_each_command_imports(both):
         assert not missing, f"{stage['name']}: code deps {code} leave out {sorted(missing)}"
 
 
+def test_same_code_deps_per_job(both):
+    """Snakemake's code inputs of a job are DVC's code deps of the stage running the same command, module by
+    module; only a KD training may list fewer in Snakemake (its own terms' loss modules, where DVC's one
+    stage definition over the params lists every loss module, plan.dvc_loads)."""
+    _, jobs, stages, _ = both
+    dvc_code = {stage["cmd"]: {d for d in stage["deps"] if d.startswith("src/")} for stage in stages}
+    for job in jobs:
+        snake = {path for path in job["input"] if path.startswith("src/")}
+        dvc = dvc_code[job["cmd"]]
+        assert snake and all(path.endswith(".py") for path in snake), job["rule"]
+        if job["rule"] in ("train_student_kd", "train_ablation", "train_kd_method"):
+            assert snake <= dvc and not {p for p in dvc - snake if not p.startswith("src/aclnet_kd/losses/")}, job
+        else:
+            assert snake == dvc, f"{job['cmd']}: only Snakemake {snake - dvc}, only DVC {dvc - snake}"
+
+
 def test_dvc_status_plans_a_fresh_clone(both):
     """What docs/workflow.md offers instead of `dvc repro --dry` before the first run: `dvc status` lists every
     stage of a repository where nothing has run yet, and exits 0."""
@@ -227,4 +253,6 @@ def test_decisive_preset_validates_and_plans_rail_jobs_only(tmp_path):
     assert not any("sod" in path for job in jobs for path in job["output"] + job["input"])
     trainings = [job["cmd"] for job in jobs if job["cmd"] and " train " in f" {job['cmd']} "]
     assert len(trainings) == 1 + 2 * len(params["seeds"])  # the teacher, then S and S* at every seed
-    assert all("--params config/decisive.yaml" in cmd for cmd in trainings)
+    # the preset's values reach every job through the run's params file, not through the command
+    assert not any("config/decisive.yaml" in job["raw_cmd"] for job in jobs)
+    assert all(f"--params {plan.RUN_PARAMS} " in job["raw_cmd"] for job in jobs if " train " in job["raw_cmd"])

@@ -1,6 +1,6 @@
-"""Real end-to-end runs of the smoke preset: one through Snakemake, one through `dvc repro`, each in a
-throw-away copy of the repository, shared by the tests of this module (module-scoped fixtures; the tests
-of one fixture run in file order and build on each other).
+"""Real end-to-end runs of the smoke preset: one through Snakemake (the session's `smoke_run`, shared with
+test_external_e2e.py and read only; the tests that change it work on a copy, `snake_repo`, and build on each
+other in file order), one through `dvc repro` (module-scoped), each in a throw-away copy of the repository.
 
 Checks: outputs; whichever front end ran last, the other sees nothing to do (its time is printed, not asserted: these machines are noisy); changing a
 table setting reruns only the tables in both; `dvc metrics diff` between two commits; `dvc push` /
@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -21,10 +23,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN_DIR, copy_repo, run, timed, tool_env
+from conftest import BIN_DIR, copy_repo, copy_run, run, timed, tool_env
+
+from aclnet_kd.workflow import plan
 
 # The smoke DAG trains 16 models (Table III's KD methods included): past the suite's 600 s per test on a
-# loaded 2-core machine, so these tests (whose module fixtures run the whole DAG) get more.
+# loaded 2-core machine, so these tests (whose fixtures run the whole DAG) get more.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 SNAKEMAKE = str(BIN_DIR / "snakemake")
@@ -41,9 +45,9 @@ def _sha256_tree(root: Path, folders: list[str]) -> dict[str, str]:
     return digests
 
 
-def _planned_rules(repo: Path) -> set[str]:
-    """Rules `snakemake -n` would run now."""
-    out = run([SNAKEMAKE, "-n", "--cores", "1"], repo, timeout=60).stdout
+def _planned_rules(repo: Path, *targets: str) -> set[str]:
+    """Rules `snakemake -n` would run now (for ``targets``, or the whole DAG)."""
+    out = run([SNAKEMAKE, "-n", "--cores", "1", *targets], repo, timeout=60).stdout
     return {line.split()[-1].rstrip(":") for line in out.splitlines()
             if line.startswith(("rule ", "localrule "))} - {"all"}
 
@@ -71,11 +75,9 @@ def _assert_both_idle(repo: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def snake_repo(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("snakemake") / "repo")
-    _, seconds = timed([SNAKEMAKE, "--cores", "2"], repo, timeout=1200)
-    print(f"\nsmoke run through Snakemake: {seconds:.1f} s")
-    return repo, seconds
+def snake_repo(smoke_run, tmp_path_factory):
+    """The shared Snakemake smoke run, copied: the tests below change its params, outputs and git."""
+    return copy_run(smoke_run, tmp_path_factory.mktemp("snakemake") / "repo")
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +90,8 @@ def dvc_repo(tmp_path_factory):
 
 # ---- Snakemake first -------------------------------------------------------------------------------------
 
-def test_snakemake_smoke_run_writes_tables_and_figures(snake_repo):
-    repo, _ = snake_repo
+def test_snakemake_smoke_run_writes_tables_and_figures(smoke_run):
+    repo = smoke_run
     for name in ("table1", "table2", "differences"):
         assert "|" in (repo / f"results/tables/{name}.md").read_text()
     # one smoke epoch cannot show a plateau: run.json says so, and the tables flag the run
@@ -111,10 +113,10 @@ def test_snakemake_smoke_run_writes_tables_and_figures(snake_repo):
     _assert_table3(repo)
 
 
-def test_smoke_student_detects_through_checkpoint_and_onnx(snake_repo, tmp_path):
+def test_smoke_student_detects_through_checkpoint_and_onnx(smoke_run, tmp_path):
     """The Done-when of the detector: run.json holds the operating point, metrics.json the binary metrics at
     it, and the smoke student's checkpoint and its ONNX export give the same masks and defects.csv."""
-    repo, _ = snake_repo
+    repo = smoke_run
     run_dir = repo / "results/train/rail/student_kd/seed0"
     op = json.loads((run_dir / "run.json").read_text())["operating_point"]
     assert 0 < op["threshold"] <= 1 and op["split"] == "val" and op["rule"] == "max_f"
@@ -152,16 +154,22 @@ def _wait_for(condition, timeout: float, what: str, proc: subprocess.Popen) -> N
         time.sleep(0.02)
 
 
-def test_kill_9_then_the_same_command_resumes_and_ends_as_uninterrupted(snake_repo, tmp_path):
+def test_kill_9_then_the_same_command_resumes_and_ends_as_uninterrupted(smoke_run, tmp_path):
     """`kill -9` of the whole run during a training, then the very same command: the dead lock is lifted, the
     killed training resumes from last.pt (its log keeps the killed attempt's lines), and the distilled
     student's metrics equal the uninterrupted smoke run's. A second run started while the first is alive is
-    still refused. The target is the rail ACLNet-S*'s evaluation (prepare, the teacher, the student, its
-    maps): every training of its chain can be the one killed, at a fraction of the whole DAG's time."""
-    uninterrupted, _ = snake_repo
+    still refused. The target is the rail ACLNet-S*'s evaluation, in a copy of the finished smoke run with the
+    trainings of its chain deleted (the teacher, the student): either can be the one killed, and the data are
+    reused."""
+    uninterrupted = smoke_run
     target = "results/evaluate/rail/student_kd/seed0/test/metrics.json"
+    repo = copy_run(smoke_run, tmp_path / "repo")
+    # A changed `train` section reruns every training that reads it; a finished run kept would be a no-op.
+    for run_name in ("teacher", "student_kd"):
+        shutil.rmtree(repo / f"results/train/rail/{run_name}/seed0")
     # last.pt after every step, so a kill lands after the first one (runtime key: the result is the same).
-    repo = copy_repo(tmp_path / "repo", edit={"train": {"checkpoint_every": 1}})
+    _set_param(repo, "train", "checkpoint_every", 1)
+    assert _planned_rules(repo, target) == {"train_teacher", "train_student_kd", "predict_evaluate"}
     cmd = [SNAKEMAKE, "--cores", "2", target]
     proc = subprocess.Popen(cmd, cwd=repo, env=tool_env(repo.parent), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -186,12 +194,12 @@ def test_kill_9_then_the_same_command_resumes_and_ends_as_uninterrupted(snake_re
     assert _metric_values(repo / target) == _metric_values(uninterrupted / target)
 
 
-def test_results_page_in_chromium(snake_repo, tmp_path):
+def test_results_page_in_chromium(smoke_run, tmp_path):
     """The DAG's results/index.html, in headless Chromium with no network: Tables I and II with their numbers
     (our ACLNet-S* row of each), the verdicts and every figure; the page requested nothing."""
     from browser_helper import Dom, dump_dom
 
-    repo, _ = snake_repo
+    repo = smoke_run
     rendered, requests = dump_dom(repo / "results/index.html", tmp_path / "browser")
     dom = Dom(rendered)
     assert requests == []
@@ -232,14 +240,93 @@ def _assert_table3(repo: Path) -> None:
     assert {"mde", "vs_paper"} <= set(differences.columns) and set(differences["vs_paper"]) == {"—"}  # n = 1
 
 
-def test_both_front_ends_idle_after_snakemake(snake_repo):
+def test_both_front_ends_idle_after_snakemake(smoke_run):
     """The run ends with `dvc commit`, which must leave the outputs' times alone."""
-    repo, _ = snake_repo
+    _assert_both_idle(smoke_run)
+
+
+# ---- what a preset or a code edit reruns (issue 23), each case in a scratch copy of the finished run ------------
+
+def _scratch(repo: Path, dest: Path) -> Path:
+    """A copy of the finished smoke run for one case, times kept. The big files of data/, results/ and DVC's
+    cache are hard-linked, not copied: nothing here writes one in place (a job replaces its outputs)."""
+    def copy(src: str, dst: str) -> None:
+        if os.path.getsize(src) > 1 << 20 and Path(src).relative_to(repo).parts[0] in ("data", "results", ".dvc"):
+            os.link(src, dst)
+        else:
+            shutil.copy2(src, dst)
+
+    return Path(shutil.copytree(repo, dest, symlinks=True, copy_function=copy))
+
+
+def _planned_jobs(repo: Path, extra: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job `snakemake -n` would run now."""
+    out = run([SNAKEMAKE, "-n", "--cores", "1", *extra], repo, timeout=120).stdout
+    jobs: list[tuple[str, dict]] = []
+    for line in out.splitlines():
+        head = re.match(r"^(?:local)?rule (\w+):$", line)
+        if head:
+            jobs.append((head.group(1), {}))
+        elif jobs and line.startswith("    wildcards: "):
+            jobs[-1][1].update(item.strip().split("=", 1) for item in line.split(": ", 1)[1].split(","))
+    return [job for job in jobs if job[0] != "all"]
+
+
+def test_presets_rerun_only_the_jobs_reading_their_values(snake_repo, tmp_path):
+    """A preset changes no command (every job reads results/params.yaml): one that adds a KD method plans
+    its trainings and what reads them, nothing of the finished run; one that changes a value only the tables
+    read plans the tables and the page. DVC runs the same preset as an experiment (`aclnet params --dvc-set`
+    -> `dvc exp run -S`), with no hand merge: the tables and the page only."""
+    repo = _scratch(snake_repo[0], tmp_path / "repo")
+    (repo / "config/more-kd.yaml").write_text("kd_methods:\n  kd_at_half: {at: 0.5}\n")
+    jobs = _planned_jobs(repo, ("--configfile", "config/more-kd.yaml"))
+    assert {rule for rule, _ in jobs} == {"train_kd_method", "predict_evaluate", "tables", "figures", "page"}, jobs
+    assert {(rule, w["track"]) for rule, w in jobs if rule == "train_kd_method" and w["run"] == "kd_at_half"} == {
+        ("train_kd_method", "rail"), ("train_kd_method", "sod")}
+    assert all(w["run"] == "kd_at_half" for rule, w in jobs if rule in ("train_kd_method", "predict_evaluate"))
+    assert sum(rule == "predict_evaluate" for rule, _ in jobs) == 2  # rail/test, sod/NJU2K
+
+    (repo / "config/decimals.yaml").write_text("tables: {decimals: 2}\n")
+    assert _planned_rules(repo, "--configfile", "config/decimals.yaml") == {"tables", "page"}
+    overrides = run([str(BIN_DIR / "aclnet"), "params", "--params", "params.yaml", "--params", "config/decimals.yaml",
+                     "--dvc-set"], repo).stdout
+    assert overrides.split() == ["-S", "++tables.decimals=2"]
+    out = run([DVC, "exp", "run", *shlex.split(overrides)], repo, timeout=600).stdout
+    assert set(re.findall(r"Running stage '([^']+)'", out)) == {"tables", "page"}, out[-3000:]
+    assert yaml.safe_load((repo / "params.yaml").read_text())["tables"]["decimals"] == 2
+
+
+def test_code_edits_rerun_the_jobs_running_the_module(snake_repo, tmp_path):
+    """Code deps per job, module by module: an edit to cld.py plans the distilled students (ACLNet-S*: its
+    terms) and what reads them in Snakemake; DVC, whose one KD-method stage definition lists every loss
+    module, sees the KD trainings, never prepare, the teachers, the plain students, complexity or latency. An
+    edit to synthetic_rail.py touches nothing on the SOD track. The old text back (a newer time, the same
+    content) leaves both idle: they compare contents."""
+    repo = _scratch(snake_repo[0], tmp_path / "repo")
+    cld = repo / "src/aclnet_kd/losses/cld.py"
+    original = cld.read_text()
+    cld.write_text(original + "\n_EDITED = True\n")
+    jobs = _planned_jobs(repo)
+    assert {rule for rule, _ in jobs} == {"train_student_kd", "predict_evaluate", "tables", "figures", "page"}, jobs
+    assert sorted(w["track"] for rule, w in jobs if rule == "train_student_kd") == ["rail", "sod"]
+    assert {w["run"] for rule, w in jobs if rule == "predict_evaluate"} == {"student_kd"}
+    changed = _dvc_changed(repo)
+    methods = {f"train_kd_method_{track}@{run}-0" for track in ("rail", "sod") for run in _smoke_kd_methods()}
+    assert set(changed) == {"train_student_kd_rail@0", "train_student_kd_sod@0"} | methods, changed
+    assert "src/aclnet_kd/losses/cld.py" in json.dumps(changed["train_student_kd_rail@0"])
+    cld.write_text(original)
     _assert_both_idle(repo)
+
+    generator = repo / "src/aclnet_kd/data/synthetic_rail.py"
+    generator.write_text(generator.read_text() + "\n_EDITED = True\n")
+    jobs = _planned_jobs(repo)
+    assert ("prepare", {"dataset": "synthetic-rail"}) in jobs
+    assert not [job for job in jobs if job[1].get("track") == "sod" or job[1].get("dataset") == "synthetic-sod"]
+    assert set(_dvc_changed(repo)) == {"prepare_rail"}
 
 
 def test_table_setting_reruns_only_tables(snake_repo):
-    repo, _ = snake_repo
+    repo = snake_repo
     before = (repo / "results/tables/table1.md").read_text()
     _set_param(repo, "tables", "decimals", 2)
     assert _planned_rules(repo) == {"tables", "page"}  # and the results page, which shows the tables
@@ -254,7 +341,7 @@ def test_dvc_repro_after_snakemake_then_touch_leaves_both_idle(snake_repo):
     """Snakemake recorded the tables with the old setting; DVC reruns them with a new one. Snakemake's own
     record is then outdated, and it plans the tables again; `snakemake --touch` (the one command after
     switching front ends, docs/workflow.md) records today's params without running anything."""
-    repo, _ = snake_repo
+    repo = snake_repo
     _set_param(repo, "tables", "decimals", 4)
     out = run([DVC, "repro"], repo, timeout=300).stdout
     assert out.count("Running stage") == 2 and "Running stage 'tables'" in out, out[-2000:]
@@ -268,7 +355,7 @@ def test_dvc_repro_after_snakemake_then_touch_leaves_both_idle(snake_repo):
 
 def test_kd_setting_invalidates_only_distilled_students(snake_repo):
     """Only the runs with --kd on read `kd`: the teacher and the plain student stay up to date."""
-    repo, _ = snake_repo
+    repo = snake_repo
     tau = yaml.safe_load((repo / "params.yaml").read_text())["kd"]["tau"]
     _set_param(repo, "kd", "tau", tau + 0.25)
     planned = _planned_rules(repo)
@@ -282,7 +369,7 @@ def test_kd_setting_invalidates_only_distilled_students(snake_repo):
 def test_metrics_diff_between_commits(snake_repo):
     """Commit a run, change how maps are made, rerun one model's evaluation, commit: `dvc metrics diff`
     shows it, and DVC still reports what this targeted run left stale."""
-    repo, _ = snake_repo
+    repo = snake_repo
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "run 1"], repo)
     tracked = run(["git", "ls-files", "results"], repo).stdout.split()
@@ -303,12 +390,14 @@ def test_metrics_diff_between_commits(snake_repo):
 
 def test_push_pull_round_trip(snake_repo, tmp_path):
     """Push, delete the outputs and the cache, then do what a fresh clone does: git checkout (the small
-    `cache: false` metrics and plots are in git) and `dvc pull` (everything else)."""
-    repo, _ = snake_repo
+    `cache: false` metrics and plots are in git) and `dvc pull` (everything else, but the trainings'
+    last.pt: resume state, which DVC does not track)."""
+    repo = snake_repo
     run([DVC, "remote", "add", "--local", "-d", "store", str(tmp_path / "remote")], repo)
     run([DVC, "push", "--quiet"], repo, timeout=300)
     folders = ["data/prepared", "results/train", "results/predict", "results/evaluate", "results/tables"]
-    before = _sha256_tree(repo, folders)
+    before = {name: digest for name, digest in _sha256_tree(repo, folders).items()
+              if not name.endswith("/" + plan.RESUME_STATE)}
     assert any(name.endswith("best.pt") for name in before) and any("data/prepared" in n for n in before)
     for folder in ("data/prepared", "results/train", "results/predict", "results/tables"):
         shutil.rmtree(repo / folder)

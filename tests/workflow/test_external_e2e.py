@@ -1,12 +1,12 @@
-"""params `external` end to end (issue 20): one smoke DAG (without Table III's KD methods, to keep it short)
-through Snakemake, then the rows readers bring:
+"""params `external` end to end (issue 20): a copy of the session's finished Snakemake smoke run
+(conftest.smoke_run), then the rows readers bring:
 
 * rail: the smoke-trained ACLNet-S saved the way the release saves weights (a plain state_dict with the
   DataParallel `module.` prefix and the backbone's unused `rgb.head.*`), scored by the `external` stage;
 * sod: the smoke ACLNet-S's NJU2K maps copied into a folder of published maps.
 
 Snakemake then runs only the two `external` jobs and the report; DVC, with those outputs deleted, reruns the
-same stages and writes the same tables. The module fixture runs the DAG once; the tests build on it in order.
+same stages and writes the same tables. The module fixture copies the run once; the tests build on it in order.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import BIN_DIR, copy_repo, run
+from conftest import BIN_DIR, copy_run, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -52,14 +52,10 @@ def _bring_downloads(repo: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def ext_repo(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("external") / "repo")
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["kd_methods"] = {}  # Table III is not what this test is about: 6 trainings fewer
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "commit", "-q", "-am", "no kd methods"], repo)
-    run([SNAKEMAKE, "--cores", "2"], repo, timeout=1200)
+def ext_repo(smoke_run, tmp_path_factory):
+    repo = copy_run(smoke_run, tmp_path_factory.mktemp("external") / "repo")
     _bring_downloads(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     params["external"] = EXTERNAL
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return repo

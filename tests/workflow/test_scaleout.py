@@ -115,9 +115,9 @@ def _cancel_training_after_first_checkpoint(cluster, run_dir: Path, snake: subpr
 @pytest.mark.timeout(900)
 def test_cancelled_training_resumes_from_last_pt_bit_identical(slurm_cluster, tmp_path):
     """A training checkpointing after every step is cancelled on the cluster after its first last.pt; the
-    profile's `retries` submits it again (`keep-incomplete` kept last.pt, update() in the rule keeps it when
-    the job starts), and it resumes: its log says from which step, and its weights and Adam state equal an
-    uninterrupted run's, bit for bit on the CPU (tests/train/test_resume_ddp.py does the same with kill -9)."""
+    profile's `retries` submits it again (last.pt is no declared output: Snakemake leaves it in place
+    when the job starts), and it resumes: its log says from which step, and its best.pt and every epoch's losses and
+    val metrics equal an uninterrupted run's, bit for bit on the CPU (tests/train/test_resume_ddp.py does the same with kill -9)."""
     repo = copy_repo(tmp_path / "repo", edit={"train": {"epochs": 4, "checkpoint_every": 1,
                                                         "deterministic": True}})
     run_rel = "results/train/rail/student/seed0"
@@ -144,16 +144,16 @@ def test_cancelled_training_resumes_from_last_pt_bit_identical(slurm_cluster, tm
     cmd = next(job["cmd"] for job in snakemake_jobs(repo, [target]) if job["rule"] == "train_student")
     straight = tmp_path / "straight"
     run(shlex.split(cmd.replace(f"--out {run_rel}", f"--out {straight}")), repo, timeout=300)
-    for name in ("last.pt", "best.pt"):
-        a, b = safe_load(straight / name), safe_load(repo / run_rel / name)
-        assert a["state_dict"].keys() == b["state_dict"].keys()
-        for key in a["state_dict"]:
-            assert torch.equal(a["state_dict"][key], b["state_dict"][key]), f"{name}: {key} differs"
+    a, b = safe_load(straight / "best.pt"), safe_load(repo / run_rel / "best.pt")
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), f"best.pt: {key} differs"
+    # a finished last.pt keeps the history, not the resume state: every epoch's losses and val metrics (the
+    # last one's from the final weights) equal, bit for bit
+    timing = ("seconds", "images_per_s")
     a, b = safe_load(straight / "last.pt")["train_state"], safe_load(repo / run_rel / "last.pt")["train_state"]
-    for index, state in a["optimizer"]["state"].items():
-        for key, value in state.items():
-            assert torch.equal(value, b["optimizer"]["state"][index][key]), f"adam state {index} {key}"
-    assert a["history"][-1]["val/mae"] == b["history"][-1]["val/mae"]
+    assert ([{k: v for k, v in h.items() if k not in timing} for h in a["history"]]
+            == [{k: v for k, v in h.items() if k not in timing} for h in b["history"]])
 
 
 # ---- torchrun through the workflow ------------------------------------------------------------------------

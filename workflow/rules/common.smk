@@ -37,7 +37,6 @@ def _lift_dead_lock() -> None:
 _lift_dead_lock()
 
 
-
 def _configfiles() -> list[str]:
     """The `--configfile` presets of this run, in order. Snakemake documents no way to learn them (only the
     merged `config`), so this is the one place that reads its undocumented `workflow.overwrite_configfiles`
@@ -50,14 +49,30 @@ def _configfiles() -> list[str]:
                             "workflow/rules/common.smk, _configfiles") from None
 
 
-# params.yaml, then each `--configfile` preset in order: the same list every `aclnet` command is given, so a
-# stage sees exactly the params this DAG was built from.
+# params.yaml, then each `--configfile` preset in order: merged by Snakemake into `config` (RUN_PARAMS, the
+# Snakefile), written to plan.RUN_PARAMS when the run starts, and read from there by every job. The path is the
+# same whatever the presets, so a preset changes no command: only the jobs that read a changed value rerun.
 PARAMS_FILES = ["params.yaml"]
 for _preset in _configfiles():
     _preset = os.path.relpath(_preset)
     if _preset not in PARAMS_FILES:
         PARAMS_FILES.append(_preset)
-PARAMS = " ".join(f"--params {path}" for path in PARAMS_FILES)
+PARAMS = f"--params {plan.RUN_PARAMS}"
+
+
+def write_run_params() -> None:
+    """Write the run's merged params where every job reads them, only when they differ from the file's."""
+    from aclnet_kd.config import run_params_text
+    from aclnet_kd.io import atomic_write_text
+
+    text = run_params_text(RUN_PARAMS, PARAMS_FILES)
+    path = Path(plan.RUN_PARAMS)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
+
+
+onstart:
+    write_run_params()  # not on a dry run (-n): that writes nothing
 
 TRACKS = config["tracks"]
 SEEDS = config["seeds"]
@@ -104,6 +119,17 @@ def reads(stage: str, **fields) -> dict:
         raise WorkflowError(f"params: {err.args[0]}") from None
 
 
+def code_of(stage: str, **fields) -> list:
+    """The source files a job of ``stage`` runs, module by module (plan.job_code: its imports plus the loss
+    modules of its own KD terms, its dataset's generator), as rule inputs: an edited module reruns exactly the
+    jobs that run it. Snakemake compares a small input's checksum with the one it recorded, so a module only
+    touched (a checkout) reruns nothing, as in DVC; its own `code` trigger sees only a rule's shell text."""
+    try:
+        return plan.job_code(plan.STAGES[stage], config, **fields)
+    except KeyError as err:
+        raise WorkflowError(f"params: {err.args[0]}") from None
+
+
 # The command fields every job fills the same way: params files, wildcards, params values.
 WILDCARDS = {name: f"{{wildcards.{name}}}" for name in ("track", "seed", "split", "dataset", "model")}
 
@@ -143,18 +169,19 @@ def prepared_dir(track: str) -> str:
 
 
 def teacher_checkpoint(track: str) -> str:
-    return plan.fill(plan.CHECKPOINT, track=track, run="teacher", seed=FIRST_SEED)
+    return plan.fill(plan.CHECKPOINT, track=track, run=plan.TEACHER.name, seed=FIRST_SEED)
 
 
 def train_outputs(stage: str, run: str) -> list:
     files = outputs_of(stage, track="{track}", run=run, seed="{seed}")
     # config.yaml is the resolved recipe of the run: it goes into the HTML report.
     config_yaml = plan.fill(f"{plan.TRAIN_DIR}/config.yaml", track="{track}", run=run, seed="{seed}")
-    # last.pt and train.log are update(): Snakemake leaves them in place when the job (re)starts, so that a
-    # training preempted or killed resumes from last.pt and appends to the killed attempt's log (the default
-    # profile reruns incomplete jobs; profiles/slurm keeps a failed job's outputs: keep-incomplete).
+    # train.log is update(): Snakemake leaves it in place when the job (re)starts, so that a training
+    # preempted or killed appends to the killed attempt's log (the default profile reruns incomplete jobs;
+    # profiles/slurm keeps a failed job's outputs: keep-incomplete). It resumes from last.pt (plan.RESUME_STATE),
+    # which is no declared output: Snakemake never deletes it.
     kept = {plan.fill(f"{plan.TRAIN_DIR}/{name}", track="{track}", run=run, seed="{seed}")
-            for name in ("last.pt", "train.log")}
+            for name in ("train.log",)}
     return [report(path, caption="../report/config.rst", category="Configuration", subcategory="{track}")
             if path == config_yaml else update(path) if path in kept else path for path in files]
 
@@ -233,9 +260,11 @@ def record_with_dvc() -> None:
 
 
 onsuccess:
-    # Only when the commands match dvc.yaml's, i.e. with params.yaml alone (DVC reads no presets: a preset is
-    # merged into params.yaml for DVC, docs/workflow.md).
-    if Path(".dvc").is_dir() and PARAMS_FILES == ["params.yaml"]:
+    # Only when the jobs read what dvc.yaml's commands read: params.yaml's values (no preset, or one that changes
+    # nothing). DVC runs a preset as an experiment that sets its values in params.yaml (docs/workflow.md).
+    from aclnet_kd.config import load_yaml
+
+    if Path(".dvc").is_dir() and RUN_PARAMS == load_yaml(plan.PARAMS_FILE):
         record_with_dvc()
     elif Path(".dvc").is_dir():
-        print(f"snakemake: not recording the outputs with DVC: presets {PARAMS_FILES[1:]} are not in params.yaml")
+        print(f"snakemake: not recording the outputs with DVC: presets {PARAMS_FILES[1:]} change params.yaml's values")

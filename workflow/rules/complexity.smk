@@ -3,6 +3,8 @@
 
 
 rule complexity:
+    input:
+        code=code_of("complexity"),
     output:
         outputs_of("complexity", model="{model}"),
     log:

@@ -20,6 +20,7 @@ rule external:
     input:
         data=inputs_of("external"),  # the prepared datasets (GT), as in dvc.yaml
         source=lambda w: external_sources(w.name),
+        code=code_of("external"),
     output:
         outputs_of("external", name="{name}"),
     log:

@@ -4,6 +4,7 @@
 rule figures:
     input:
         inputs_of("figures"),
+        code=code_of("figures"),
     output:
         [report(path, caption="../report/figures.rst", category="Figures") for path in FIGURES],
     log:

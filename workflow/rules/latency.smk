@@ -4,6 +4,8 @@
 
 
 rule latency:
+    input:
+        code=code_of("latency"),
     output:
         outputs_of("latency", model="{model}"),
     log:

@@ -8,6 +8,7 @@ rule page:
         TABLES,
         FIGURES,
         inputs_of("page"),  # the runs' records (the tables and figures are listed file by file above)
+        code=code_of("page"),
     output:
         report(plan.PAGE, caption="../report/page.rst", category="Results"),
     log:

@@ -8,6 +8,7 @@ rule predict_evaluate:
     input:
         checkpoint=plan.fill(plan.CHECKPOINT, track="{track}", run="{run}", seed="{seed}"),
         data=lambda w: prepared_dir(w.track),
+        code=code_of("predict_evaluate"),
     output:
         outputs_of("predict_evaluate", track="{track}", run="{run}", seed="{seed}", split="{split}"),
     log:

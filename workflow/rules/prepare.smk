@@ -3,6 +3,8 @@
 
 
 rule prepare:
+    input:
+        code=lambda w: code_of("prepare", dataset=w.dataset),
     output:
         outputs_of("prepare", dataset="{dataset}"),
     log:

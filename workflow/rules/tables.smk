@@ -6,6 +6,7 @@
 rule tables:
     input:
         inputs_of("tables"),
+        code=code_of("tables"),
     output:
         [report(path, caption="../report/tables.rst", category="Tables") for path in TABLES],
     log:

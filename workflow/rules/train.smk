@@ -4,71 +4,43 @@
 # GPU, DDP); otherwise one `aclnet` process. Commands, outputs and params keys come from the plan.
 
 
-rule train_teacher:
-    input:
-        data=lambda w: prepared_dir(w.track),
-    output:
-        train_outputs("train_teacher", "teacher"),
-    params:
-        reads=lambda w: reads("train_teacher", track=w.track),
-    log:
-        log_of("train_teacher", run="teacher"),
-    benchmark:
-        benchmark_of("train_teacher", run="teacher")
-    threads: COMPUTE["train_threads"]
-    resources:
-        **TRAIN_RESOURCES,
-    conda:
-        CONDA_ENV
-    shell:
-        shell_of("train_teacher", run="teacher", data="{input.data}")
+# One rule per fixed run of the run table (src/aclnet_kd/workflow/runs.py: ACLNet-T, -S and -S*), named by
+# its plan stage; a distilled run also reads the teacher of its track. Defined in a function, not in the loop's
+# body: Snakemake evaluates `shell:` again when the job runs, and `kind` must still be this rule's kind then.
+def _train_rule(kind):
+    rule:
+        name:
+            kind.stage
+        input:
+            data=lambda w: prepared_dir(w.track),
+            **({"teacher": lambda w: teacher_checkpoint(w.track)} if kind.kd else {}),
+            code=lambda w: code_of(kind.stage, track=w.track),
+        output:
+            train_outputs(kind.stage, kind.name),
+        params:
+            reads=lambda w: reads(kind.stage, track=w.track),
+        log:
+            log_of(kind.stage, run=kind.name),
+        benchmark:
+            benchmark_of(kind.stage, run=kind.name)
+        threads: COMPUTE["train_threads"]
+        resources:
+            **TRAIN_RESOURCES,
+        conda:
+            CONDA_ENV
+        shell:
+            shell_of(kind.stage, run=kind.name, data="{input.data}", teacher="{input.teacher}")
 
 
-rule train_student:
-    input:
-        data=lambda w: prepared_dir(w.track),
-    output:
-        train_outputs("train_student", "student"),
-    params:
-        reads=lambda w: reads("train_student", track=w.track),
-    log:
-        log_of("train_student", run="student"),
-    benchmark:
-        benchmark_of("train_student", run="student")
-    threads: COMPUTE["train_threads"]
-    resources:
-        **TRAIN_RESOURCES,
-    conda:
-        CONDA_ENV
-    shell:
-        shell_of("train_student", run="student", data="{input.data}")
-
-
-rule train_student_kd:
-    input:
-        data=lambda w: prepared_dir(w.track),
-        teacher=lambda w: teacher_checkpoint(w.track),
-    output:
-        train_outputs("train_student_kd", "student_kd"),
-    params:
-        reads=lambda w: reads("train_student_kd", track=w.track),
-    log:
-        log_of("train_student_kd", run="student_kd"),
-    benchmark:
-        benchmark_of("train_student_kd", run="student_kd")
-    threads: COMPUTE["train_threads"]
-    resources:
-        **TRAIN_RESOURCES,
-    conda:
-        CONDA_ENV
-    shell:
-        shell_of("train_student_kd", run="student_kd", data="{input.data}", teacher="{input.teacher}")
+for _kind in plan.FIXED:
+    _train_rule(_kind)
 
 
 rule train_ablation:
     input:
         data=lambda w: prepared_dir(w.track),
         teacher=lambda w: teacher_checkpoint(w.track),
+        code=lambda w: code_of("train_ablation", track=w.track, run=w.ablation),
     output:
         train_outputs("train_ablation", "{ablation}"),
     params:
@@ -94,6 +66,7 @@ rule train_kd_method:
     input:
         data=lambda w: prepared_dir(w.track),
         teacher=lambda w: teacher_checkpoint(w.track),
+        code=lambda w: code_of("train_kd_method", track=w.track, run=w.run),
     output:
         train_outputs("train_kd_method", "{run}"),
     params:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 
 from aclnet_kd.config import load_params, section
-from aclnet_kd.constants import DEPTH_POLARITIES
+from aclnet_kd.constants import DEPTH_POLARITIES, SYNTHETIC_GENERATORS
 from aclnet_kd.data import images
 from aclnet_kd.data.layouts import DEFAULT_SOD_TEST_SETS, LAYOUTS, discover
 from aclnet_kd.data.prepared import open_prepared
@@ -113,15 +114,13 @@ def spec_from_params(params: dict, name: str) -> PrepareSpec:
 
 def generate_raw(spec: PrepareSpec, raw_out: Path, workers: int = 2) -> Path:
     """Write a synthetic source's raw images in the real layout (no-op for real data)."""
-    if spec.source == "synthetic-rail":
-        from aclnet_kd.data.synthetic_rail import generate_rail
-        return generate_rail(raw_out, seed=spec.seed, image_size=spec.image_size, num_train=spec.num_train,
-                             num_test=spec.num_test, depth_polarity=spec.depth_polarity, workers=workers)
-    if spec.source == "synthetic-sod":
-        from aclnet_kd.data.synthetic_sod import generate_sod
-        return generate_sod(raw_out, seed=spec.seed, image_size=spec.image_size, num_train=spec.num_train,
-                            num_test=spec.num_test, depth_polarity=spec.depth_polarity, workers=workers)
-    raise ValueError(f"{spec.source} is not synthetic")
+    if spec.source not in SYNTHETIC_GENERATORS:
+        raise ValueError(f"{spec.source} is not synthetic")
+    # loaded by name: the workflow makes each prepare job depend on its own source's generator only
+    module, _, function = SYNTHETIC_GENERATORS[spec.source].partition(":")
+    generator = getattr(importlib.import_module(module), function)
+    return generator(raw_out, seed=spec.seed, image_size=spec.image_size, num_train=spec.num_train,
+                     num_test=spec.num_test, depth_polarity=spec.depth_polarity, workers=workers)
 
 
 def hold_out_val(train: list[CheckedSample], val_size: int, seed: int) -> tuple[list, list]:

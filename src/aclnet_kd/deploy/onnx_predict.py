@@ -11,7 +11,6 @@ sidecar. The output folder appears only when every map has been written.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -20,27 +19,8 @@ from aclnet_kd.deploy.defects import binary_settings, describe_binary, write_out
 from aclnet_kd.deploy.runtimes import open_model
 from aclnet_kd.deploy.sidecar import read_sidecar, sidecar_path
 from aclnet_kd.errors import AclnetError
-from aclnet_kd.evaluate.numpy_io import load_folder_arrays, pair_folders, probs_to_maps
+from aclnet_kd.evaluate.numpy_io import folder_array_batches, probs_to_maps
 from aclnet_kd.io import staged_dir
-
-
-def folder_inputs(rgb_dir: Path, depth_dir: Path | None, image_size: int, batch_size: int, need_depth: bool,
-                  depth_polarity: str) -> tuple[int, Iterator[dict[str, Any]]]:
-    """Like ``predict.folder_batches``, with numpy arrays: ``{stems, sizes, rgb, depth?}``."""
-    stems, rgb_files, depth_files = pair_folders(rgb_dir, depth_dir, need_depth)
-
-    def batches() -> Iterator[dict[str, Any]]:
-        for start in range(0, len(stems), batch_size):
-            chunk = stems[start:start + batch_size]
-            loaded = [load_folder_arrays(rgb_files[s], depth_files.get(s), image_size, depth_polarity)
-                      for s in chunk]
-            batch = {"stems": chunk, "sizes": [size for _, _, size in loaded],
-                     "rgb": np.stack([rgb for rgb, _, _ in loaded])}
-            if need_depth:
-                batch["depth"] = np.stack([depth for _, depth, _ in loaded])
-            yield batch
-
-    return len(stems), batches()
 
 
 def predict_onnx(model: Callable[[dict[str, np.ndarray]], np.ndarray], batches: Iterator[dict[str, Any]],
@@ -66,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     need_depth = len(info["inputs"]) == 2
     if args.depth_dir is not None and not need_depth:
         print("note: the student is RGB-only; --depth-dir is ignored")
-    count, batches = folder_inputs(args.rgb_dir, args.depth_dir, image_size, args.batch_size, need_depth,
+    count, batches = folder_array_batches(args.rgb_dir, args.depth_dir, image_size, args.batch_size, need_depth,
                                    args.depth_polarity)
     model = open_model(args.runtime, args.onnx, args.threads)
     with staged_dir(args.out) as tmp:

@@ -24,7 +24,7 @@ ARCHS = ROLES  # --arch: which params models.<arch> entry builds a plain state_d
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument("--checkpoint", type=Path, help="training checkpoint (best.pt / last.pt), or a plain "
+    model.add_argument("--checkpoint", type=Path, help="training checkpoint (best.pt, or an unfinished run's last.pt), or a plain "
                        "state_dict with --arch, run by PyTorch")
     model.add_argument("--onnx", type=Path, help="model from `aclnet export` (its .json sidecar beside it), run "
                        "without torch by --runtime")

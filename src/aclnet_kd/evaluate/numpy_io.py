@@ -6,6 +6,7 @@ input, and probability maps -> uint8 PNG maps. The checkpoint path and the ONNX 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -55,6 +56,26 @@ def load_folder_arrays(rgb_path: Path, depth_path: Path | None, image_size: int,
     gt = np.zeros(rgb.shape[:2], np.uint8)  # unused placeholder: the resize rule takes all three
     rgb_f, depth_f, _ = normalize_arrays(*resize_sample(rgb, depth, gt, image_size))
     return rgb_f, depth_f, (int(rgb.shape[0]), int(rgb.shape[1]))
+
+
+def folder_array_batches(rgb_dir: Path, depth_dir: Path | None, image_size: int, batch_size: int,
+                         need_depth: bool, depth_polarity: str = "near_bright") -> tuple[int, Iterator[dict[str, Any]]]:
+    """``(count, batches)`` from plain folders, paired by file stem, as numpy arrays ``{stems, sizes, rgb,
+    depth?}``; each map keeps its own image's size (``sizes``). ``predict.folder_batches`` makes them tensors."""
+    stems, rgb_files, depth_files = pair_folders(rgb_dir, depth_dir, need_depth)
+
+    def batches() -> Iterator[dict[str, Any]]:
+        for start in range(0, len(stems), batch_size):
+            chunk = stems[start:start + batch_size]
+            loaded = [load_folder_arrays(rgb_files[s], depth_files.get(s), image_size, depth_polarity)
+                      for s in chunk]
+            batch = {"stems": chunk, "sizes": [size for _, _, size in loaded],
+                     "rgb": np.stack([rgb for rgb, _, _ in loaded])}
+            if need_depth:
+                batch["depth"] = np.stack([depth for _, depth, _ in loaded])
+            yield batch
+
+    return len(stems), batches()
 
 
 def probs_to_maps(probs: np.ndarray, sizes: list[tuple[int, int]], protocol: str = "sigmoid") -> list[np.ndarray]:

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from aclnet_kd.errors import AclnetError
-from aclnet_kd.evaluate.numpy_io import PROTOCOLS, load_folder_arrays, pair_folders
+from aclnet_kd.evaluate.numpy_io import PROTOCOLS, folder_array_batches
 from aclnet_kd.io import staged_dir
 from aclnet_kd.models.state_dict import ARCHS
 
@@ -107,33 +107,17 @@ def prepared_batches(prepared_dir: Path, split: str, image_size: int, batch_size
     return len(dataset), batches()
 
 
-def _load_folder_sample(rgb_path: Path, depth_path: Path | None, image_size: int,
-                        depth_polarity: str) -> tuple[dict[str, torch.Tensor], tuple[int, int]]:
-    """One image (and depth) from files, through the same resize + normalisation as the prepared cache."""
-    rgb, depth, size = load_folder_arrays(rgb_path, depth_path, image_size, depth_polarity)
-    return {"rgb": torch.from_numpy(rgb), "depth": torch.from_numpy(depth)}, size
-
-
 def folder_batches(rgb_dir: Path, depth_dir: Path | None, image_size: int, batch_size: int,
                    need_depth: bool, depth_polarity: str = "near_bright") -> tuple[int, Iterator[dict[str, Any]]]:
-    """Batches from plain folders, paired by file stem; each map keeps its own image's size."""
-    stems, rgb_files, depth_files = pair_folders(rgb_dir, depth_dir, need_depth)
+    """Batches from plain folders, paired by file stem; each map keeps its own image's size
+    (``numpy_io.folder_array_batches``, the ONNX path's, with tensors)."""
+    count, arrays = folder_array_batches(rgb_dir, depth_dir, image_size, batch_size, need_depth, depth_polarity)
 
     def batches() -> Iterator[dict[str, Any]]:
-        for start in range(0, len(stems), batch_size):
-            chunk = stems[start:start + batch_size]
-            loaded = [_load_folder_sample(rgb_files[s], depth_files.get(s), image_size, depth_polarity)
-                      for s in chunk]
-            batch = {
-                "stems": chunk,
-                "sizes": [size for _, size in loaded],
-                "rgb": torch.stack([tensors["rgb"] for tensors, _ in loaded]),
-            }
-            if need_depth:
-                batch["depth"] = torch.stack([tensors["depth"] for tensors, _ in loaded])
-            yield batch
+        for batch in arrays:
+            yield {**batch, **{key: torch.from_numpy(batch[key]) for key in ("rgb", "depth") if key in batch}}
 
-    return len(stems), batches()
+    return count, batches()
 
 
 def training_image_size(meta: dict[str, Any]) -> int | None:

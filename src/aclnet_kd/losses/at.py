@@ -8,6 +8,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._levels import check_levels
 from .atd import attention_transfer_loss
 
 AT_BETA = 1000.0  # the README of the authors' code: `--beta 1e+3`, multiplied in as is
@@ -71,9 +72,7 @@ class AttentionTransfer(nn.Module):
         return f"beta={self.beta}, p={self.p}"
 
     def forward(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> Tensor:
-        if len(student_feats) == 0 or len(student_feats) != len(teacher_feats):
-            raise ValueError(f"AttentionTransfer: needs as many student as teacher features (>= 1), got "
-                             f"{len(student_feats)} and {len(teacher_feats)}")
+        check_levels("AttentionTransfer", student_feats, teacher_feats, "features")
         total = None
         for i, (s, t) in enumerate(zip(student_feats, teacher_feats)):
             if s.shape[0] != t.shape[0]:

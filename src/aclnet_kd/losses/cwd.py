@@ -8,6 +8,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._levels import check_levels
 from ._numerics import float32_region, upcast
 
 CWD_INPUTS = ("decoder_feats", "side_logits")  # what the term may distil (option `cwd_on`)
@@ -76,9 +77,7 @@ class ChannelWiseDistillation(nn.Module):
         return f"tau={self.tau}, on={self.consumes!r}"
 
     def forward(self, student_maps: Sequence[Tensor], teacher_maps: Sequence[Tensor]) -> Tensor:
-        if len(student_maps) == 0 or len(student_maps) != len(teacher_maps):
-            raise ValueError(f"ChannelWiseDistillation: needs as many student as teacher maps (>= 1), got "
-                             f"{len(student_maps)} and {len(teacher_maps)}")
+        check_levels("ChannelWiseDistillation", student_maps, teacher_maps, "maps")
         total = None
         for i, (s, t) in enumerate(zip(student_maps, teacher_maps)):
             if s.shape[:2] != t.shape[:2]:

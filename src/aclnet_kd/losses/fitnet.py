@@ -8,8 +8,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aclnet_kd.models.aclnet import STAGE_CHANNELS
+from aclnet_kd.constants import LEVEL_CHANNELS
 
+from ._levels import check_levels
 from ._numerics import float32_region, upcast
 
 
@@ -55,7 +56,7 @@ class FitNetHint(nn.Module):
 
     consumes = "stage_feats"
 
-    def __init__(self, student_channels: Sequence[int] = STAGE_CHANNELS,
+    def __init__(self, student_channels: Sequence[int] = LEVEL_CHANNELS,
                  teacher_channels: Sequence[int] | None = None) -> None:
         super().__init__()
         self.student_channels = tuple(int(c) for c in student_channels)
@@ -69,9 +70,7 @@ class FitNetHint(nn.Module):
         )
 
     def forward(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> Tensor:
-        if len(student_feats) != len(self.adapters) or len(teacher_feats) != len(self.adapters):
-            raise ValueError(f"FitNetHint: needs {len(self.adapters)} student and teacher features, got "
-                             f"{len(student_feats)} and {len(teacher_feats)}")
+        check_levels("FitNetHint", student_feats, teacher_feats, "features", count=len(self.adapters))
         total = None
         for i, (adapter, s, t) in enumerate(zip(self.adapters, student_feats, teacher_feats)):
             if s.shape[1] != self.student_channels[i] or t.shape[1] != self.teacher_channels[i]:

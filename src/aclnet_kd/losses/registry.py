@@ -42,7 +42,7 @@ class KDTerm:
     builder: str  # "module:function" (see the module docstring)
     consumes: tuple[str, ...]  # model outputs it reads, from OUTPUT_FIELDS
     optimised: str = "switch"  # from OPTIMISED
-    in_release: bool = False  # part of ACLNet-S* (the run `student_kd`) in the paper
+    in_release: bool = False  # part of ACLNet-S* in the paper (the run table's RELEASE kind, workflow/runs.py)
 
     def __post_init__(self) -> None:
         if not set(self.consumes) <= {*OUTPUT_FIELDS, GT_FIELD} or self.optimised not in OPTIMISED:

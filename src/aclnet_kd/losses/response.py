@@ -8,6 +8,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._levels import check_levels
 from ._numerics import float32_region, upcast
 
 RESPONSE_MODES = ("bce", "kl")
@@ -15,9 +16,7 @@ RESPONSE_MODES = ("bce", "kl")
 
 def _check_pairs(name: str, student: Sequence[Tensor], teacher: Sequence[Tensor]) -> None:
     """Same number of levels and the same shape per level, or a ValueError naming the level."""
-    if len(student) == 0 or len(student) != len(teacher):
-        raise ValueError(f"{name}: needs as many student as teacher tensors (>= 1), got {len(student)} and "
-                         f"{len(teacher)}")
+    check_levels(name, student, teacher)
     for i, (s, t) in enumerate(zip(student, teacher)):
         if s.shape != t.shape:
             raise ValueError(f"{name}: level {i}: student {tuple(s.shape)} and teacher {tuple(t.shape)} differ")

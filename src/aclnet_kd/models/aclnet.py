@@ -30,10 +30,9 @@ from aclnet_kd.constants import LEVEL_CHANNELS
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.models.shunted import SHUNTED_VARIANTS, load_pretrained
 
-__all__ = ["ACLNetOutput", "ACLNet", "ACLNetTeacher", "ACLNetStudent", "WFAttention", "build_backbone",
-           "STAGE_CHANNELS"]
+__all__ = ["ACLNetOutput", "ACLNet", "ACLNetTeacher", "ACLNetStudent", "WFAttention", "build_backbone"]
 
-STAGE_CHANNELS = LEVEL_CHANNELS  # stage s1..s4 and decoder am1..am4 widths (written once in constants)
+# LEVEL_CHANNELS (constants): the stage s1..s4 and decoder am1..am4 widths, which the KD losses share
 STAGE_STRIDES = (4, 8, 16, 32)
 
 
@@ -130,7 +129,7 @@ class TimmStages(nn.Module):
         self.keep = [reductions.index(stride) for stride in STAGE_STRIDES]
         self.adapt = nn.ModuleList(
             nn.Identity() if channels[i] == out else nn.Conv2d(channels[i], out, 1)
-            for i, out in zip(self.keep, STAGE_CHANNELS)
+            for i, out in zip(self.keep, LEVEL_CHANNELS)
         )
 
     def forward_intermediates(self, x: Tensor, intermediates_only: bool = True) -> list[Tensor]:
@@ -169,14 +168,14 @@ class ACLNet(nn.Module):
         self.rgb = rgb
         if depth is not None:
             self.depth = depth
-        c1, c2, c3, c4 = STAGE_CHANNELS
-        self.Head1, self.Head2, self.Head3, self.Head4 = (SalHead(c) for c in STAGE_CHANNELS)
+        c1, c2, c3, c4 = LEVEL_CHANNELS
+        self.Head1, self.Head2, self.Head3, self.Head4 = (SalHead(c) for c in LEVEL_CHANNELS)
         self.wf_1, self.wf_2, self.wf_3, self.wf_4 = (WFAttention() for _ in range(4))
         self.conv_cross_1 = ConvBNReLU(c2, c1)
         self.conv_cross_2 = ConvBNReLU(c3, c2)
         self.conv_cross_3 = ConvBNReLU(c4, c3)
         self.conv_concat_1, self.conv_concat_2, self.conv_concat_3, self.conv_concat_4 = (
-            ConvBNReLU(2 * c, c) for c in STAGE_CHANNELS
+            ConvBNReLU(2 * c, c) for c in LEVEL_CHANNELS
         )
 
     def _decode(self, pairs: list[tuple[Tensor, Tensor]], size: tuple[int, int], return_all: bool

@@ -10,13 +10,15 @@ from torch import nn
 
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import safe_load
+from aclnet_kd.models.build import build_model
 
 
 def load_model_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model a training checkpoint names and load its weights (strict). Returns (model, meta)."""
-    from aclnet_kd.models import build_model  # the package's builder (this module is part of it)
-
     ckpt = safe_load(path)
+    if isinstance(ckpt, dict) and "state_dict" not in ckpt and (ckpt.get("train_state") or {}).get("finished"):
+        raise AclnetError(f"{path}: a finished run's last.pt holds its record, not its weights; "
+                          "load the run's best.pt")
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "model_name" not in ckpt:
         if isinstance(ckpt, dict) and ckpt and all(torch.is_tensor(v) for v in ckpt.values()):
             prefixed = " (its keys carry a DataParallel 'module.' prefix, which is stripped)" if all(

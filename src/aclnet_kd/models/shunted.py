@@ -45,12 +45,13 @@ from timm.models import (build_model_with_cfg, generate_default_cfgs, load_state
                          resolve_pretrained_cfg)
 from torch import Tensor, nn
 
+from aclnet_kd.constants import LEVEL_CHANNELS
 from aclnet_kd.errors import AclnetError
 
 __all__ = ["ShuntedTransformer", "load_pretrained", "check_weights", "checkpoint_filter_fn", "WeightsMismatch",
            "shunted_t", "shunted_s", "shunted_b", "SHUNTED_VARIANTS"]
 
-EMBED_DIMS = (64, 128, 256, 512)
+EMBED_DIMS = LEVEL_CHANNELS  # every Shunted variant's stage widths: the ACLNet levels' channels
 NUM_HEADS = (2, 4, 8, 16)
 MLP_RATIOS = (8, 8, 4, 4)
 SR_RATIOS = (8, 4, 2, 1)

@@ -23,31 +23,33 @@ import numpy as np
 from aclnet_kd.config import section
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import read_json
-from aclnet_kd.losses.registry import REGISTRY, RELEASE_TERMS, ablation_title
+from aclnet_kd.losses.registry import RELEASE_TERMS, ablation_title
 from aclnet_kd.train.record import RunRecord
 from aclnet_kd.workflow.plan import (  # noqa: F401  (PAPER_TABLES: re-export)
-    EVAL_ROOT, PAPER_TABLES, RUN_SUBDIR, SEED_DIR, STUDENT_RUNS, TRAIN_ROOT,
+    EVAL_ROOT, PAPER_TABLES, RUN_SUBDIR, SEED_DIR, TRAIN_ROOT,
 )
+from aclnet_kd.workflow.runs import ABLATION, ABLATIONS, FIXED, SEEDED_RUNS, configured_runs, losses_title
 
-# The paper's model names for our runs.
-RUN_LABELS = {"teacher": "ACLNet-T", "student": "ACLNet-S", "student_kd": "ACLNet-S*"}
-# KD-loss ablation rows, in table order ("student" is label-only, "student_kd" has the release's KD losses),
-# from the loss registry: the run kd_<term> is the label loss plus that one term. Any other `kd_*` run of
-# params `ablations` is labelled by its --kd-weights value (ablation_runs).
+# The KD-loss ablation table's rows, in table order (workflow/runs.py): the fixed runs without KD terms first
+# (label only, ACLNet-S); the run kd_<term> for each of the release's terms (the label loss plus that one term,
+# titled by the loss registry); any other run of params `ablations`, labelled by its --kd-weights value; the
+# fixed runs with the release's terms last (ACLNet-S*).
+_ABLATION_KINDS = [kind for kind in FIXED if ABLATION in kind.parts]
 ABLATION_RUNS = {
-    "student": "label only (ACLNet-S)",
+    **{kind.name: f"{losses_title(kind)} ({kind.label})" for kind in _ABLATION_KINDS if not kind.terms},
     **{f"kd_{term}": ablation_title(term) for term in RELEASE_TERMS},
-    "student_kd": " + ".join(["label", *(REGISTRY[t].title for t in RELEASE_TERMS)]) + " (ACLNet-S*)",
+    **{kind.name: f"{losses_title(kind)} ({kind.label})" for kind in _ABLATION_KINDS if kind.terms},
 }
+_LAST = [kind.name for kind in _ABLATION_KINDS if kind.terms]
 
 
 def ablation_runs(params: dict) -> dict[str, str]:
     """{run: row label} of the ablation table: label only, the paper's three, each configured ablation (in
     params order), all KD losses."""
-    custom = {run: f"{run} ({weights})" for run, weights in (params.get("ablations") or {}).items()
+    custom = {run: f"{run} ({weights})" for run, weights in configured_runs(params, ABLATIONS).items()
               if run not in ABLATION_RUNS}
-    rows = dict(list(ABLATION_RUNS.items())[:-1])
-    return {**rows, **custom, "student_kd": ABLATION_RUNS["student_kd"]}
+    rows = {run: label for run, label in ABLATION_RUNS.items() if run not in _LAST}
+    return {**rows, **custom, **{run: ABLATION_RUNS[run] for run in _LAST}}
 
 
 @dataclass
@@ -180,39 +182,40 @@ def collect_runs(eval_root: Path, train_root: Path | None, settings: TrackSettin
     """The evaluated runs of a track: the students at every seed, the teacher and the ablations at seeds[0]
     (the plan trains them once)."""
     first = None if seeds is None else list(seeds)[:1]
-    students = collect_track(eval_root, train_root, settings, [r for r in run_names if r in STUDENT_RUNS], seeds)
-    others = collect_track(eval_root, train_root, settings, [r for r in run_names if r not in STUDENT_RUNS], first)
+    students = collect_track(eval_root, train_root, settings, [r for r in run_names if r in SEEDED_RUNS], seeds)
+    others = collect_track(eval_root, train_root, settings, [r for r in run_names if r not in SEEDED_RUNS], first)
     return {run: (students | others)[run] for run in run_names if run in students or run in others}
+
+
+def read_measurement(folder: Path | None, model_name: str, numbers: tuple[str, ...],
+                     texts: dict[str, str] | None = None) -> dict | None:
+    """``<folder>/<model_name>.json``, a model's measurement (``aclnet complexity``, ``aclnet latency``), or None
+    when it has not been measured. Each key of ``numbers`` must hold a number, each key of ``texts`` a string
+    (the value says what the string is, for the error)."""
+    if folder is None:
+        return None
+    path = Path(folder) / f"{model_name}.json"
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    for key in numbers:
+        if not isinstance(data.get(key), (int, float)):
+            raise AclnetError(f"{path}: missing or non-numeric '{key}'")
+    for key, what in (texts or {}).items():
+        if not isinstance(data.get(key), str):
+            raise AclnetError(f"{path}: missing '{key}' ({what})")
+    return data
 
 
 def read_complexity(folder: Path | None, model_name: str) -> dict | None:
     """``results/complexity/<model_name>.json`` or None when it has not been measured."""
-    if folder is None:
-        return None
-    path = Path(folder) / f"{model_name}.json"
-    if not path.is_file():
-        return None
-    data = read_json(path)
-    for key in ("params_m", "macs_g", "macs_g_excl_matmul"):
-        if not isinstance(data.get(key), (int, float)):
-            raise AclnetError(f"{path}: missing or non-numeric '{key}'")
-    return data
+    return read_measurement(folder, model_name, ("params_m", "macs_g", "macs_g_excl_matmul"))
 
 
 def read_latency(folder: Path | None, model_name: str) -> dict | None:
     """``results/latency/<model_name>.json`` (``aclnet latency``) or None when it has not been measured."""
-    if folder is None:
-        return None
-    path = Path(folder) / f"{model_name}.json"
-    if not path.is_file():
-        return None
-    data = read_json(path)
-    for key in ("median_ms", "p90_ms", "threads"):
-        if not isinstance(data.get(key), (int, float)):
-            raise AclnetError(f"{path}: missing or non-numeric '{key}'")
-    if not isinstance(data.get("cpu"), str):
-        raise AclnetError(f"{path}: missing 'cpu' (the CPU the latency was measured on)")
-    return data
+    return read_measurement(folder, model_name, ("median_ms", "p90_ms", "threads"),
+                            {"cpu": "the CPU the latency was measured on"})
 
 
 def add_results_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from aclnet_kd.report.collect import RUN_LABELS, RunResults
+from aclnet_kd.report.collect import RunResults
 from aclnet_kd.report.formatting import fmt, fmt_interval, fmt_signed, markdown_table
 from aclnet_kd.report.stats import (
     MDE_ALPHA,
@@ -24,14 +24,14 @@ from aclnet_kd.report.stats import (
 )
 from aclnet_kd.train.convergence import FRACTION, TOL
 from aclnet_kd.workflow.plan import DIFFERENCES  # noqa: F401  (the file stem: re-export)
+from aclnet_kd.workflow.runs import COMPARISONS, LABELS
 
 DIFFERENCE_COLUMNS = ["track", "comparison", "split", "metric", "n", "seeds", "mean", "ci_low", "ci_high",
                       "confidence", "verdict", "paper", "not_converged", "mde", "vs_paper"]
 TABLE_METRICS = ("Sm", "MAE", "maxF", "maxE")
 HIGHER_IS_BETTER = {"Sm": True, "MAE": False, "maxF": True, "maxE": True}
 CONFIDENCE = 0.95
-# comparison -> (run A, run B): the difference is A − B
-COMPARISONS = {"S* − S": ("student_kd", "student"), "T − S": ("teacher", "student")}
+# COMPARISONS (workflow/runs.py): comparison -> (run A, run B), the difference is A − B
 DAGGER = "†"
 NOT_CONVERGED_NOTE = (f"{DAGGER} did not converge by the plateau rule: over the last {FRACTION:.0%} of its epochs "
                       f"its best validation Sm rose by {TOL} or more, or it had too few epochs to tell "
@@ -66,7 +66,7 @@ def compare(a: RunResults, b: RunResults, split: str, key: str) -> PairedDiffere
 
 def paper_difference(reported: pd.DataFrame, comparison: str, split: str, key: str) -> float:
     """The paper's A − B on ``split`` (reported.csv), NaN when the paper has no such split."""
-    names = [RUN_LABELS[run] for run in COMPARISONS[comparison]]
+    names = [LABELS[run] for run in COMPARISONS[comparison]]
     values = []
     for name in names:
         row = reported[(reported["model"] == name) & (reported["split"] == split)]
@@ -104,7 +104,7 @@ def unconverged_seeds(result: RunResults) -> list[int]:
 
 def flag_label(result: RunResults) -> str:
     """The run's paper label, with † and the seeds when one of its seeds did not converge."""
-    label = RUN_LABELS.get(result.run, result.run)
+    label = LABELS.get(result.run, result.run)
     seeds = unconverged_seeds(result)
     return f"{label}{DAGGER} (seed {', '.join(map(str, seeds))})" if seeds else label
 

@@ -33,20 +33,12 @@ from aclnet_kd.evaluate.io import read_gray_map
 from aclnet_kd.io import staged_dir
 from aclnet_kd.report import external_rows
 from aclnet_kd.report.collect import (
-    RUN_LABELS, TrackSettings, add_results_arguments, collect_runs, run_dir, seed_dirs, track_settings,
+    TrackSettings, add_results_arguments, collect_runs, run_dir, seed_dirs, track_settings,
 )
+from aclnet_kd.report.kd_figure import kd_methods_figure
+from aclnet_kd.report.plotting import pyplot, save_figure
 from aclnet_kd.workflow import plan
-
-RUN_COLOURS = {"teacher": "tab:blue", "student": "tab:orange", "student_kd": "tab:green"}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from aclnet_kd.workflow.runs import BASELINE, COLOURS, LABELS, PAPER_RUNS
 
 
 def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
@@ -66,16 +58,6 @@ def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
         except (TypeError, ValueError):
             columns[key] = np.array([r[key] for r in rows])
     return columns
-
-
-def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
-    """Save ``stem``.png and ``stem``.pdf (``main`` renders into a temp folder, then moves them)."""
-    written = []
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out_dir / f"{stem}{suffix}", dpi=150, bbox_inches="tight")
-        written.append(out_dir / f"{stem}{suffix}")
-    _plt().close(fig)
-    return written
 
 
 def _title(kind: str, settings: TrackSettings, synthetic: bool, split: str | None = None) -> str:
@@ -101,7 +83,7 @@ THRESHOLD_CURVES = {"fmeasure": ("F-measure", "F-measure (β² = 0.3)"),
 def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir: Path,
                   external: list | None = None) -> list[Path]:
     """PR and F curves per split; ``external`` rows (report/external_rows.py) dashed beside our runs."""
-    plt = _plt()
+    plt = pyplot()
     written = []
     for split in settings.splits:
         curves = {run: mean_curves(result.eval_dirs, split) for run, result in runs.items()}
@@ -111,8 +93,8 @@ def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir:
         fig, ax = plt.subplots(figsize=(5, 4.5))
         for run, c in curves.items():
             # recall = 1 at threshold 0 (everything foreground); draw from high to low threshold.
-            ax.plot(c["recall"][::-1], c["precision"][::-1], color=RUN_COLOURS[run],
-                    label=f"{RUN_LABELS[run]} (n={runs[run].n})")
+            ax.plot(c["recall"][::-1], c["precision"][::-1], color=COLOURS[run],
+                    label=f"{LABELS[run]} (n={runs[run].n})")
         for label, c, colour in extra:
             ax.plot(c["recall"][::-1], c["precision"][::-1], color=colour, linestyle=external_rows.LINESTYLE,
                     label=f"{label} (measured)")
@@ -125,8 +107,8 @@ def curve_figures(settings: TrackSettings, runs: dict, synthetic: bool, out_dir:
         for column, (name, ylabel) in THRESHOLD_CURVES.items():
             fig, ax = plt.subplots(figsize=(5, 4.5))
             for run, c in curves.items():
-                ax.plot(c["threshold"], c[column], color=RUN_COLOURS[run],
-                        label=f"{RUN_LABELS[run]} (max{name[0]} {c[column].max():.3f})")
+                ax.plot(c["threshold"], c[column], color=COLOURS[run],
+                        label=f"{LABELS[run]} (max{name[0]} {c[column].max():.3f})")
             for label, c, colour in extra:
                 ax.plot(c["threshold"], c[column], color=colour, linestyle=external_rows.LINESTYLE,
                         label=f"{label} (measured, max{name[0]} {c[column].max():.3f})")
@@ -157,9 +139,9 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
                        data_root: Path, count: int, out_dir: Path) -> list[Path]:
     from aclnet_kd.data import open_prepared
 
-    plt = _plt()
+    plt = pyplot()
     split = settings.splits[0]
-    ranker = runs.get("student") or next(iter(runs.values()))
+    ranker = runs.get(BASELINE.name) or next(iter(runs.values()))
     first_seed = ranker.seeds[0]
     per_image_path = ranker.eval_dirs[first_seed] / split / "per_image.csv"
     per_image = read_csv_columns(per_image_path)
@@ -170,7 +152,7 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
     prepared = open_prepared(data_root / settings.dataset)
     ids = prepared.ids(split)
     arrays = prepared.arrays(split)
-    columns = ["RGB", "Depth", "GT"] + [RUN_LABELS[r] for r in RUN_LABELS if r in runs]
+    columns = ["RGB", "Depth", "GT"] + [LABELS[r] for r in PAPER_RUNS if r in runs]
     fig, axes = plt.subplots(len(stems), len(columns), figsize=(1.9 * len(columns), 2.0 * len(stems)),
                              squeeze=False)
     for row, stem in enumerate(stems):
@@ -181,7 +163,7 @@ def qualitative_figure(settings: TrackSettings, runs: dict, synthetic: bool, pre
         size = (gt.shape[1], gt.shape[0])
         panels = [cv2.resize(np.asarray(arrays["rgb"][index]), size, interpolation=cv2.INTER_LINEAR),
                   cv2.resize(np.asarray(arrays["depth"][index]), size, interpolation=cv2.INTER_NEAREST), gt]
-        for run in RUN_LABELS:
+        for run in PAPER_RUNS:
             if run in runs:
                 path = run_dir(pred_root, settings.name, run, runs[run].seeds[0]) / split / f"{stem}.png"
                 if not path.is_file():
@@ -235,7 +217,7 @@ def read_training_logs(settings: TrackSettings, train_root: Path, seeds: list[in
                        ) -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
     """``{metric name: {run: [one (step, value) per seed]}}`` from the runs' dvclive logs."""
     logs: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = {}
-    for run in RUN_LABELS:
+    for run in PAPER_RUNS:
         for seed, folder in seed_dirs(train_root, settings.name, run).items():
             if seeds is not None and seed not in seeds:
                 continue
@@ -248,7 +230,7 @@ def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, 
                     out_dir: Path) -> list[Path]:
     """One panel per logged metric; per run the mean over its seeds, with a band from the seeds' minimum to
     their maximum at each epoch (dvclive's step is the epoch; a run with one seed is a plain line)."""
-    plt = _plt()
+    plt = pyplot()
     logs = read_training_logs(settings, train_root, seeds)
     if not logs:
         return []
@@ -260,10 +242,10 @@ def training_figure(settings: TrackSettings, train_root: Path, synthetic: bool, 
         for run, curves in logs[name].items():
             step, mean, low, high = seed_band(curves)
             n = len(curves)
-            ax.plot(step, mean, color=RUN_COLOURS[run], marker="o" if len(step) < 30 else None, markersize=3,
-                    label=f"{RUN_LABELS[run]} (mean of {n} seeds)" if n > 1 else f"{RUN_LABELS[run]} (1 seed)")
+            ax.plot(step, mean, color=COLOURS[run], marker="o" if len(step) < 30 else None, markersize=3,
+                    label=f"{LABELS[run]} (mean of {n} seeds)" if n > 1 else f"{LABELS[run]} (1 seed)")
             if n > 1:
-                ax.fill_between(step, low, high, color=RUN_COLOURS[run], alpha=0.2, linewidth=0)
+                ax.fill_between(step, low, high, color=COLOURS[run], alpha=0.2, linewidth=0)
         ax.set(xlabel="epoch", ylabel=name.split("/")[-1], title=name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -285,7 +267,7 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
     written: list[Path] = []
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
-        runs = collect_runs(eval_root, train_root, settings, list(RUN_LABELS), seeds)
+        runs = collect_runs(eval_root, train_root, settings, list(PAPER_RUNS), seeds)
         synthetic = settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
         external = external_rows.read_external(external_rows.external_root(eval_root, external_root), params,
                                                track, settings.splits)
@@ -295,8 +277,6 @@ def build_figures(params: dict, train_root: Path, eval_root: Path, pred_root: Pa
             written += qualitative_figure(settings, runs, synthetic, pred_root, data_root, count, out_dir)
         written += training_figure(settings, train_root, synthetic, seeds, out_dir)
         if params.get("kd_methods"):  # Table III's figure (plan.figure_stems declares it exactly then)
-            from aclnet_kd.report.kd_figure import kd_methods_figure
-
             written += kd_methods_figure(params, train_root, eval_root, track, out_dir)
     return written
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+# The metric columns' headings, in every table (Markdown with HTML sub-scripts; rendering.py reads them back).
+HEADINGS = {"Sm": "S<sub>m</sub> ↑", "MAE": "MAE ↓", "maxF": "maxF ↑", "maxE": "maxE ↑"}
+
 
 def fmt(value: float | None, decimals: int) -> str:
     """A value at ``decimals`` places; "—" when there is none."""

@@ -15,24 +15,23 @@ from pathlib import Path
 
 from aclnet_kd.losses.registry import LABEL
 from aclnet_kd.report.collect import track_settings
-from aclnet_kd.report.table3 import RELEASE_RUN, RELEASE_SHORT_LABEL, track_differences
-from aclnet_kd.report.tables import load_reported
+from aclnet_kd.report.differences import paper_difference
+from aclnet_kd.report.plotting import pyplot, save_figure
+from aclnet_kd.report.reported import load_reported
+from aclnet_kd.report.table3 import RELEASE_SHORT_LABEL, track_differences
+from aclnet_kd.workflow.runs import DISTILLATION, RELEASE_RUN
 from aclnet_kd.workflow.plan import KD_METHODS_FIGURE, fill
 
 
 def reported_gain(split: str, key: str = "Sm") -> float | None:
     """The paper's ACLNet-S* − ACLNet-S on ``split`` (None when the paper does not report that split)."""
-    reported = load_reported()
-    rows = reported[(reported["split"] == split) & reported["model"].isin(["ACLNet-S", "ACLNet-S*"])]
-    if len(rows) != 2:
-        return None
-    value = {row["model"]: float(row[key]) for _, row in rows.iterrows()}
-    return value["ACLNet-S*"] - value["ACLNet-S"]
+    gain = paper_difference(load_reported(), DISTILLATION, split, key)
+    return None if math.isnan(gain) else gain
 
 
 def short_label(run: str, label: str) -> str:
     """A tick label that fits beside a panel: ``label + FitNet`` -> ``FitNet``; ACLNet-S* names its terms."""
-    if run == RELEASE_RUN:
+    if run == RELEASE_RUN.name:
         return RELEASE_SHORT_LABEL
     return label.removeprefix(f"{LABEL} + ")
 
@@ -40,13 +39,7 @@ def short_label(run: str, label: str) -> str:
 def kd_methods_figure(params: dict, train_root: Path | None, eval_root: Path, track: str,
                       out_dir: Path) -> list[Path]:
     """The figure of one track (no files when the baseline or every method is missing)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from aclnet_kd.report.figures import save_figure
-
+    plt = pyplot()
     by_split = track_differences(params, train_root, eval_root, track)
     if not by_split:
         return []
@@ -60,14 +53,14 @@ def kd_methods_figure(params: dict, train_root: Path | None, eval_root: Path, tr
             diff = row.difference["Sm"]
             if diff.ci_low is not None:
                 ax.plot([diff.ci_low, diff.ci_high], [y, y], color="tab:blue", lw=2)
-            ax.plot([diff.mean], [y], "o", color="tab:blue" if row.run.startswith("kd_") else "tab:green")
+            ax.plot([diff.mean], [y], "o", color=RELEASE_RUN.colour if row.run == RELEASE_RUN.name else "tab:blue")
         ax.set_yticks(range(len(methods)), [f"{short_label(row.run, row.label)} (n={row.result.n})" for row in methods],
                       fontsize=7)
         ax.set_ylim(-1.3, len(methods) - 0.4)  # room for the legend below the last method
         ax.axvline(0.0, color="black", lw=0.8)
         gain = reported_gain(split)
-        if gain is not None and not math.isnan(gain):
-            ax.axvline(gain, color="tab:red", ls="--", lw=1, label=f"paper: ACLNet S* − S = {gain:+.3f} (real data)")
+        if gain is not None:
+            ax.axvline(gain, color="tab:red", ls="--", lw=1, label=f"paper: ACLNet {DISTILLATION} = {gain:+.3f} (real data)")
             ax.legend(fontsize=7, loc="lower right")
         ax.tick_params(axis="x", labelsize=7)
         ax.set_title(split, fontsize=9)

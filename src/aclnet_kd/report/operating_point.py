@@ -12,9 +12,10 @@ import math
 
 import pandas as pd
 
-from aclnet_kd.report.collect import RUN_LABELS, RunResults, TrackSettings
+from aclnet_kd.report.collect import RunResults, TrackSettings
 from aclnet_kd.report.formatting import fmt, fmt_mean_std, markdown_table
 from aclnet_kd.workflow.plan import OPERATING_POINT as STEM  # noqa: F401 (the file stem, declared in the plan)
+from aclnet_kd.workflow.runs import LABELS
 COLUMNS = {"op_threshold": "threshold", "op_IoU": "IoU", "op_Dice": "Dice", "op_precision": "precision",
            "op_recall": "recall", "op_detection_rate": "defects found"}
 
@@ -28,7 +29,7 @@ def _cell(result: RunResults, split: str, key: str) -> tuple[float, float] | Non
 def _rows(settings: TrackSettings, runs: dict[str, RunResults], decimals: int) -> tuple[list[dict], list[list[str]]]:
     csv_rows, md_rows = [], []
     for run, result in runs.items():
-        label = RUN_LABELS.get(run, run)
+        label = LABELS.get(run, run)
         for split in settings.splits:
             cells = {key: _cell(result, split, key) for key in COLUMNS}
             csv_rows.append({"track": settings.name, "run": run, "model": label, "split": split, "n": result.n,

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from aclnet_kd.report.tables import HEADINGS
+from aclnet_kd.report.formatting import HEADINGS
 
 # Rank -> (LaTeX wrapper, HTML class, words for the legend): red bold, blue, green.
 RANK_STYLES = {

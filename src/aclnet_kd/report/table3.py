@@ -2,11 +2,11 @@
 
 ``results/tables/table3_kd_methods.{csv,md}``: for every track and test split, one row per distilled student
 
-* ``student_kd``: ACLNet-S* (CLD + MGMD + ATD at params ``kd.weights``);
+* ACLNet-S* (the release's KD terms at params ``kd.weights``; workflow/runs.py);
 * each run of params ``kd_methods`` (e.g. ``kd_response``: label + response KD), trained at every seed;
 * each run of params ``ablations`` (trained at seeds[0] only, so n = 1 and no interval),
 
-against the no-KD baseline, the ``student`` run (ACLNet-S: label loss only, same recipe and seeds). Each row
+against the no-KD baseline, ACLNet-S (label loss only, same recipe and seeds). Each row
 has Sm, MAE, maxF, maxE as mean ± std over seeds, the paired-by-seed difference from no-KD with its 95% t
 interval and verdict (:mod:`aclnet_kd.report.stats`, the rule of the KD-gain table), the mean training time per
 epoch (run.json ``seconds_per_epoch``) and the parameters the method adds to the optimizer (run.json
@@ -27,6 +27,7 @@ import pandas as pd
 from aclnet_kd.losses.registry import KD_TERMS, LABEL, REGISTRY
 from aclnet_kd.report.provenance_note import code_note
 from aclnet_kd.report.collect import PAPER_TABLES, RunResults, TrackSettings, collect_track, track_settings
+from aclnet_kd.report.reported import load_reported
 from aclnet_kd.report.stats import NO_CLAIM, PairedDifference, claim_verdict, paired_difference
 from aclnet_kd.report.differences import (
     HIGHER_IS_BETTER,
@@ -35,15 +36,19 @@ from aclnet_kd.report.differences import (
     paper_difference,
     per_seed,
 )
-from aclnet_kd.report.formatting import fmt, fmt_interval, fmt_mean_std, fmt_signed, markdown_table
-from aclnet_kd.report.tables import HEADINGS, load_reported
-from aclnet_kd.workflow.plan import KD_METHODS_TABLE as STEM  # the file stem, declared in the plan
+from aclnet_kd.report.formatting import HEADINGS, fmt, fmt_interval, fmt_mean_std, fmt_signed, markdown_table
+from aclnet_kd.train.recipe import parse_kd_weights
+from aclnet_kd.workflow.runs import (
+    ABLATIONS, BASELINE as BASELINE_KIND, DISTILLATION, KD_METHODS, RELEASE_RUN as RELEASE_KIND, configured_runs,
+    losses_title, terms_title,
+)
+from aclnet_kd.workflow.plan import KD_METHODS_TABLE as STEM  # noqa: F401 (the file stem, declared in the plan)
 
-BASELINE = "student"  # no KD: the label loss only (ACLNet-S)
-BASELINE_LABEL = "no KD: label only (ACLNet-S)"
-RELEASE_RUN = "student_kd"  # ACLNet-S*: the release's KD losses at kd.weights
-RELEASE_LABEL = "ACLNet-KD: label + CLD + MGMD + ATD at kd.weights (ACLNet-S*)"
-RELEASE_SHORT_LABEL = "ACLNet-S* (CLD + MGMD + ATD)"  # the figure's tick label
+BASELINE = BASELINE_KIND.name  # no KD: the label loss only (ACLNet-S)
+BASELINE_LABEL = f"no KD: {losses_title(BASELINE_KIND)} ({BASELINE_KIND.label})"
+RELEASE_RUN = RELEASE_KIND.name  # ACLNet-S*: the release's KD losses at kd.weights
+RELEASE_LABEL = f"ACLNet-KD: {losses_title(RELEASE_KIND)} at kd.weights ({RELEASE_KIND.label})"
+RELEASE_SHORT_LABEL = f"{RELEASE_KIND.label} ({terms_title(RELEASE_KIND.terms)})"  # the figure's tick label
 
 
 def weights_label(weights: dict[str, float]) -> str:
@@ -60,10 +65,9 @@ def weights_label(weights: dict[str, float]) -> str:
 def method_runs(params: dict) -> dict[str, str]:
     """{run: label} of table3's rows besides the baseline: ACLNet-S*, the KD methods, the ablations."""
     rows = {RELEASE_RUN: RELEASE_LABEL}
-    rows.update({run: weights_label(w) for run, w in (params.get("kd_methods") or {}).items()})
-    for run, text in (params.get("ablations") or {}).items():
-        weights = dict(section.split("=") for section in text.split(","))
-        merged = {**params["kd"]["weights"], **{k: float(v) for k, v in weights.items()}}
+    rows.update({run: weights_label(w) for run, w in configured_runs(params, KD_METHODS).items()})
+    for run, text in configured_runs(params, ABLATIONS).items():
+        merged = {**params["kd"]["weights"], **parse_kd_weights(text)}
         rows[run] = f"{weights_label(merged)} (ablation, seed {params['seeds'][0]} only)"
     return rows
 
@@ -89,7 +93,7 @@ def paper_claims(track: str, split: str) -> dict[str, float]:
     if track not in PAPER_TABLES:
         return {}
     reported = load_reported()
-    claim = paper_difference(reported[reported["table"] == PAPER_TABLES[track][1]], "S* − S", split, "Sm")
+    claim = paper_difference(reported[reported["table"] == PAPER_TABLES[track][1]], DISTILLATION, split, "Sm")
     return {} if math.isnan(claim) else {RELEASE_RUN: claim}
 
 
@@ -209,7 +213,7 @@ def track_differences(params: dict, train_root: Path | None, eval_root: Path,
 def _collect(params: dict, train_root: Path | None, eval_root: Path,
              settings: TrackSettings) -> tuple[RunResults | None, dict[str, RunResults]]:
     """The baseline and the evaluated methods of one track (ablations at seeds[0], the rest at every seed)."""
-    seeds, labels, ablations = list(params["seeds"]), method_runs(params), set(params.get("ablations") or {})
+    seeds, labels, ablations = list(params["seeds"]), method_runs(params), set(configured_runs(params, ABLATIONS))
     base = collect_track(eval_root, train_root, settings, [BASELINE], seeds).get(BASELINE)
     methods = collect_track(eval_root, train_root, settings, [r for r in labels if r not in ablations], seeds)
     methods.update(collect_track(eval_root, train_root, settings, [r for r in labels if r in ablations], seeds[:1]))

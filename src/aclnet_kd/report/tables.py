@@ -26,7 +26,6 @@ from aclnet_kd.io import atomic_write_texts
 from aclnet_kd.report.collect import (
     ABLATION_RUNS,
     PAPER_TABLES,
-    RUN_LABELS,
     RunResults,
     TrackSettings,
     ablation_runs,
@@ -38,7 +37,7 @@ from aclnet_kd.report.collect import (
 )
 from aclnet_kd.report import external_rows
 from aclnet_kd.report.provenance_note import code_note
-from aclnet_kd.report.formatting import fmt, fmt_mean_std, fmt_signed, markdown_table
+from aclnet_kd.report.formatting import HEADINGS, fmt, fmt_mean_std, fmt_signed, markdown_table
 from aclnet_kd.workflow.plan import ABLATION_TABLE, COMPLEXITY_DIR, LATENCY_DIR, TABLES_DIR, fill
 from aclnet_kd.report.differences import (
     DAGGER,
@@ -54,10 +53,15 @@ from aclnet_kd.report.differences import (
     unconverged_seeds,
     verdict_text,
 )
+from aclnet_kd.report.operating_point import STEM as OP_STEM, operating_point_table
+from aclnet_kd.report.rendering import blocks_latex, parse_markdown
+from aclnet_kd.report.reported import load_reported
+from aclnet_kd.report.table3 import STEM as TABLE3_STEM, kd_methods_table
+from aclnet_kd.workflow.plan import LATEX_TABLES
+from aclnet_kd.workflow.runs import (
+    BASELINE, LABELS, MODELS, OPERATING_POINT, PAPER_RUNS, RELEASE_RUN, TEACHER, part_runs,
+)
 
-REPORTED_CSV = Path(__file__).with_name("reported.csv")
-HEADINGS = {"Sm": "S<sub>m</sub> ↑", "MAE": "MAE ↓", "maxF": "maxF ↑", "maxE": "maxE ↑"}
-RUN_MODELS = {"teacher": TEACHER_MODEL, "student": STUDENT_MODEL, "student_kd": STUDENT_MODEL}
 LATENCY_HEADING = f"ms/img ↓ ({MEASURE_SIZE}², batch 1, CPU of this run)"
 SWAP_NOTE = (
     "Table II of the paper prints the maxF and maxE columns swapped (e.g. BBS-Net's own NJU2K numbers are "
@@ -67,17 +71,8 @@ SWAP_NOTE = (
 
 
 # ---------------------------------------------------------------------------------------------------
-# The paper's numbers
+# Our rows
 # ---------------------------------------------------------------------------------------------------
-def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
-    """The reported rows, with Table II's swapped maxF / maxE put back under their right headings."""
-    frame = pd.read_csv(path, comment="#", dtype={"year": "string", "table": "string"})
-    frame["year"] = frame["year"].fillna("")
-    swapped = frame["printed_maxF_maxE_swapped"].astype(str).str.lower() == "true"
-    frame.loc[swapped, ["maxF", "maxE"]] = frame.loc[swapped, ["maxE", "maxF"]].to_numpy()
-    return frame
-
-
 def provenance_text(result: RunResults, settings: TrackSettings) -> str:
     info = result.provenance(settings)
     seeds = ", ".join(str(s) for s in result.seeds)
@@ -99,10 +94,10 @@ def verdict(runs: dict[str, RunResults], splits: list[str], reported: pd.DataFra
         text = verdict_text(rows, split, decimals)
         if text:
             sentences.append(f"On {split}: {text}" if len(splits) > 1 else text)
-    if runs.get("student") is None or runs.get("student_kd") is None:
-        sentences.append(f"Distillation cannot be judged: "
-                         f"{'ACLNet-S' if runs.get('student') is None else 'ACLNet-S*'} was not run.")
-    if runs.get("teacher") is None:
+    if runs.get(BASELINE.name) is None or runs.get(RELEASE_RUN.name) is None:
+        missing = BASELINE if runs.get(BASELINE.name) is None else RELEASE_RUN
+        sentences.append(f"Distillation cannot be judged: {missing.label} was not run.")
+    if runs.get(TEACHER.name) is None:
         sentences.append("The teacher was not run, so the student-teacher gap is unknown.")
     return " ".join(sentences)
 
@@ -218,7 +213,7 @@ def _our_rows(ctx: _PaperContext, settings: TrackSettings, run: str, label: str,
             record[ctx.col(split, key)], record[f"{ctx.col(split, key)}:std"], drecord[ctx.col(split, key)] = \
                 mean, std, diff
     if ctx.with_complexity:
-        _complexity_columns(ctx, label, RUN_MODELS[run], complexities, latencies, ours, delta, record)
+        _complexity_columns(ctx, label, MODELS[run], complexities, latencies, ours, delta, record)
     return [ours, delta], [record, drecord]
 
 
@@ -290,7 +285,8 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
     for _, row in competitors.iterrows():
         cells, record = _reported_row(ctx, row["model"], str(row["year"]), "paper")
         add([cells], [record])
-    for run, label in RUN_LABELS.items():
+    for run in PAPER_RUNS:
+        label = LABELS[run]
         cells, record = _reported_row(ctx, label, "", "paper")
         add([cells], [record])
         if runs.get(run) is None:
@@ -300,8 +296,8 @@ def paper_table(table_id: str, settings: TrackSettings, runs: dict[str, RunResul
             add(*_our_rows(ctx, settings, run, label, runs[run], complexities, latencies))
     external_rows.insert_rows(external or [], md_rows, csv_rows, ctx.splits, ctx.rep, len(header), decimals, ctx.col)
     notes = _paper_notes(ctx, settings, synthetic, complexities, latencies) + external_rows.notes(external or [])
-    notes += convergence_note({run: runs[run] for run in RUN_LABELS if run in runs})  # this table's rows only
-    notes.append(code_note({RUN_LABELS[run]: runs[run] for run in RUN_LABELS if run in runs}, ctx.splits))
+    notes += convergence_note({run: runs[run] for run in PAPER_RUNS if run in runs})  # this table's rows only
+    notes.append(code_note({LABELS[run]: runs[run] for run in PAPER_RUNS if run in runs}, ctx.splits))
     markdown = f"### {_paper_title(table_id, settings, synthetic)}\n\n{markdown_table(header, md_rows)}\n\n"
     markdown += "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1))
     markdown += f"\n\n**Verdict.** {verdict(runs, ctx.splits, ctx.rep, decimals)}\n"
@@ -318,7 +314,7 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
     for split in settings.splits:
         header += [f"{split} {HEADINGS[k]}" if len(settings.splits) > 1 else HEADINGS[k] for k in TABLE_METRICS]
     md_rows, csv_rows = [], []
-    base = runs.get("student")
+    base = runs.get(BASELINE.name)
     for run, label in rows.items():
         result = runs.get(run)
         if result is None:
@@ -332,7 +328,7 @@ def ablation_table(settings: TrackSettings, runs: dict[str, RunResults], decimal
             for key in TABLE_METRICS:
                 mean, std = result.mean_std(split, key)
                 text = fmt_mean_std(mean, std, decimals)
-                if base is not None and run != "student":
+                if base is not None and run != BASELINE.name:
                     text += f" ({fmt_signed(mean - base.mean_std(split, key)[0], decimals)})"
                 cells.append(text)
                 col = f"{split}:{key}" if len(settings.splits) > 1 else key
@@ -358,35 +354,32 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     latencies = {name: read_latency(latency_dir, name) for name in MODEL_NAMES}
     out: dict[str, tuple[pd.DataFrame, str]] = {}
     rows, synthetic, op_tracks = [], False, {}
+    op_runs = part_runs(params, OPERATING_POINT)
     for track in (params.get("tracks") or {}):
         settings = track_settings(params, track)
         ablations = ablation_runs(params)
-        run_names = list(RUN_LABELS) + [r for r in ablations if r not in RUN_LABELS]
+        run_names = list(PAPER_RUNS) + [r for r in ablations if r not in PAPER_RUNS]
         runs = collect_runs(eval_root, train_root, settings, run_names, seeds)
         if track in PAPER_TABLES:
             stem, table_id = PAPER_TABLES[track]
             external = external_rows.read_external(external_rows.external_root(eval_root, external_root), params,
                                                    track, settings.splits)
-            if any(run in runs for run in RUN_LABELS) or external:
+            if any(run in runs for run in PAPER_RUNS) or external:
                 out[stem] = paper_table(table_id, settings, runs, reported, complexities, decimals, latencies,
                                         external)
                 rows += differences(track, runs, settings.splits, reported[reported["table"] == table_id])
-                op_tracks[track] = (settings, runs)
+                op_tracks[track] = (settings, {run: result for run, result in runs.items() if run in op_runs})
                 synthetic |= settings.synthetic or any(r.provenance(settings)["synthetic"] for r in runs.values())
-        if any(run in runs for run in ablations if run not in RUN_LABELS):
+        if any(run in runs for run in ablations if run not in PAPER_RUNS):
             out[fill(ABLATION_TABLE, track=track)] = ablation_table(settings, runs, decimals, ablations)
     if any(stem in out for stem, _ in PAPER_TABLES.values()):
         out[DIFFERENCES] = (pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS),
                             differences_markdown(rows, decimals, synthetic))
-        from aclnet_kd.report.operating_point import STEM as OP_STEM, operating_point_table
-
         out[OP_STEM] = operating_point_table(op_tracks, decimals)
     if params.get("kd_methods"):  # Table III (plan.table_stems declares it exactly then)
-        from aclnet_kd.report.table3 import STEM, kd_methods_table  # it imports this module
-
         table3 = kd_methods_table(params, train_root, eval_root, decimals)
         if table3 is not None:
-            out[STEM] = table3
+            out[TABLE3_STEM] = table3
     return out
 
 
@@ -402,9 +395,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from aclnet_kd.report.rendering import blocks_latex, parse_markdown  # it imports this module
-    from aclnet_kd.workflow.plan import LATEX_TABLES
-
     params = load_params(args.params)
     tables = build_tables(params, args.train_root, args.eval_root, args.complexity_dir, args.latency_dir,
                           args.external_root)

@@ -5,8 +5,12 @@
 ``_train`` reads as the run goes: check the inputs, resume or start, data, model (and frozen teacher and KD
 losses), optimizer, then epochs of [``train_step`` x N -> ``evaluate_on_val`` -> model selection ->
 ``save_checkpoint`` -> logs]. Everything a resumed run needs is in ``last.pt``; it is rewritten atomically at
-each epoch end (and every ``checkpoint_every`` steps), so a run killed at any moment restarts from there and,
-on CPU with ``deterministic``, ends with bit-identical weights.
+an epoch end once ``checkpoint_every_s`` seconds have passed since the last write (0: every epoch end), every
+``checkpoint_every`` steps if set, and at the end, so a run killed at any moment restarts from there and, on
+CPU with ``deterministic``, ends with bit-identical weights. ``best.pt`` is kept in memory when selected and
+written just before each ``last.pt``, so the two files on disk always belong to the same point of the run.
+A finished run's ``last.pt`` keeps only its record, history and fingerprint (what the finished-run no-op and
+``--restart-finished`` read): no weights, optimizer or RNG state, which nothing reads once the run is done.
 
 Outputs (rank 0 only): last.pt, best.pt, config.yaml, train.log, run.json (:class:`RunRecord`; also the
 checkpoints' ``meta``), dvclive/.
@@ -53,7 +57,7 @@ from aclnet_kd.train.state import ResumableSampler, capture_rng, restore_rng, se
 LOG = logging.getLogger("aclnet_kd.train")
 
 # Keys that may change between a run and its resumption (they do not change what is computed).
-RUNTIME_KEYS = ("device", "num_workers", "compile", "checkpoint_every")
+RUNTIME_KEYS = ("device", "num_workers", "compile", "checkpoint_every", "checkpoint_every_s")
 TEST_SELECTION_NOTE = "TEST-SET SELECTION (as released): the checkpoint kept is the one with the best test MAE"
 
 
@@ -308,7 +312,9 @@ def build_training(recipe: Recipe, info: DistInfo, teacher_checkpoint: str | os.
                    teacher: torch.nn.Module | None = None) -> Training:
     """Model, frozen teacher (from ``teacher_checkpoint``, or an already frozen ``teacher``), label and KD
     losses, optimizer and the release's step schedule for ``recipe``."""
-    from aclnet_kd.losses import DistillationLoss, LabelLoss
+    # from their modules, not the package's lazy names: the workflow's code deps follow these imports
+    from aclnet_kd.losses.distillation import DistillationLoss
+    from aclnet_kd.losses.label import LabelLoss
     from aclnet_kd.models import build_model
 
     model = build_model(recipe.model_name, **recipe.model_cfg)
@@ -451,6 +457,8 @@ class Run:
     operating_point: dict[str, Any] | None = None  # chosen once the last epoch is done (train/operating_point.py)
     # Collected once, so last.pt, best.pt and run.json of one process carry the same record (and date).
     provenance_info: dict[str, Any] = field(default_factory=provenance.collect)
+    best_entry: dict[str, Any] | None = None  # best.pt selected but not yet written (written with last.pt)
+    last_saved: float = field(default_factory=time.monotonic)  # when last.pt was last written (or the start)
 
     @property
     def last_path(self) -> Path:
@@ -507,34 +515,59 @@ def _model_entry(run: Run, state_dict: dict) -> dict[str, Any]:
             "model_cfg": {k: v for k, v in recipe.model_cfg.items() if k != "pretrained"}, "state_dict": state_dict}
 
 
+def checkpoint_due(run: Run) -> bool:
+    """At an epoch end: is last.pt to be written? When ``checkpoint_every_s`` seconds have passed since the
+    last write (0: always), or the epoch's last step is one of every ``checkpoint_every`` steps. Collective:
+    rank 0's clock decides for every rank (save_checkpoint gathers from all of them)."""
+    recipe = run.recipe
+    due = (not recipe.checkpoint_every_s or time.monotonic() - run.last_saved >= recipe.checkpoint_every_s
+           or (recipe.checkpoint_every and run.steps_per_epoch % recipe.checkpoint_every == 0))
+    flag = torch.tensor([float(due and run.info.is_main)], device=run.info.device)
+    return bool(all_reduce_sum(flag, run.info).item() > 0)
+
+
 def save_checkpoint(run: Run, finished: bool = False) -> None:
-    """last.pt at (run.epoch, run.batch): the model, its record, and everything a resume needs. Collective:
+    """best.pt if a new one is pending, then last.pt at (run.epoch, run.batch): the model, its record, and
+    everything a resume needs; a finished run's keeps only its record, history and fingerprint. Collective:
     every rank's RNG is gathered (each has its own dropout stream); rank 0 writes."""
     gathered = {name: gather_to_all(value, run.info) for name, value in sorted(capture_rng().items())}
+    run.last_saved = time.monotonic()
     if not run.info.is_main:
         return
-    per_rank = [{name: values[r] for name, values in gathered.items()} for r in range(run.info.world_size)]
-    training = run.training
-    kd_loss = training.kd_loss
-    checkpoint = _model_entry(run, training.model.state_dict())
-    checkpoint["meta"] = make_record(run, run.selected()).to_dict()
-    checkpoint["train_state"] = {
-        "epoch": run.epoch, "batch": run.batch, "finished": finished,
-        "optimizer": training.optimizer.state_dict(), "scheduler": training.scheduler.state_dict(),
-        "scaler": training.scaler.state_dict() if training.scaler is not None else None,
-        "kd_modules": kd_loss.state_dict() if kd_loss is not None else None,
-        "rng": per_rank, "history": run.history, "epoch_sums": run.epoch_sums,
-        "fingerprint": _fingerprint(run.recipe, run.data.meta["name"]),
-    }
+    write_best(run)
+    checkpoint = {"format": FORMAT, "meta": make_record(run, run.selected()).to_dict()}
+    state = {"epoch": run.epoch, "batch": run.batch, "finished": finished, "history": run.history,
+             "fingerprint": _fingerprint(run.recipe, run.data.meta["name"])}
+    if not finished:  # resume state: nothing reads it once the run is done
+        per_rank = [{name: values[r] for name, values in gathered.items()} for r in range(run.info.world_size)]
+        training = run.training
+        kd_loss = training.kd_loss
+        checkpoint.update(_model_entry(run, training.model.state_dict()))
+        state.update({
+            "optimizer": training.optimizer.state_dict(), "scheduler": training.scheduler.state_dict(),
+            "scaler": training.scaler.state_dict() if training.scaler is not None else None,
+            "kd_modules": kd_loss.state_dict() if kd_loss is not None else None,
+            "rng": per_rank, "epoch_sums": run.epoch_sums,
+        })
+    checkpoint["train_state"] = state
     atomic_save(checkpoint, run.last_path)
 
 
-def save_best(run: Run) -> None:
-    """best.pt: the weights of the epoch just finished, kept by the selection protocol (no training state)."""
-    best = _model_entry(run, run.training.model.state_dict())
-    best["meta"] = make_record(run, run.epoch).to_dict()
-    atomic_save(best, run.out_dir / "best.pt")
-    LOG.info("best.pt <- epoch %d (%s)", run.epoch, run.data.selection["note"])
+def keep_best(run: Run) -> None:
+    """The weights of the epoch just finished, kept by the selection protocol: copied in memory now, written
+    to best.pt (no training state) with the next last.pt, so a kill never leaves a best.pt ahead of it."""
+    state_dict = {name: value.detach().to("cpu", copy=True) if torch.is_tensor(value) else value
+                  for name, value in run.training.model.state_dict().items()}
+    run.best_entry = {**_model_entry(run, state_dict), "meta": make_record(run, run.epoch).to_dict()}
+    LOG.info("best so far: epoch %d (%s)", run.epoch, run.data.selection["note"])
+
+
+def write_best(run: Run) -> None:
+    """best.pt <- the pending best (rank 0); nothing when none is pending."""
+    if run.best_entry is not None:
+        atomic_save(run.best_entry, run.out_dir / "best.pt")
+        LOG.info("best.pt <- epoch %d", run.best_entry["meta"]["epochs_done"])
+        run.best_entry = None
 
 
 def choose_operating_point(run: Run, cfg: dict[str, Any]) -> None:
@@ -717,10 +750,12 @@ def _train(recipe: Recipe, data_dir: Path, out_dir: Path, teacher_checkpoint, in
             LOG.info("epoch %d/%d: %s", run.epoch, recipe.epochs,
                      " ".join(f"{k}={v:.5g}" for k, v in log.items() if k != "epoch"))
             if run.selected() == run.epoch:
-                save_best(run)
+                keep_best(run)
             if finished and operating_point is not None:
+                write_best(run)  # the operating point is chosen on best.pt as written
                 choose_operating_point(run, operating_point)
-        save_checkpoint(run, finished=finished)
+        if finished or checkpoint_due(run):
+            save_checkpoint(run, finished=finished)
         if info.is_main:
             log_metrics(run, log)
         barrier(info)

@@ -27,7 +27,7 @@ from aclnet_kd.losses.registry import WEIGHT_KEYS as KD_WEIGHT_KEYS
 # (config.load_params against workflow/schemas/params.schema.yaml), not again here.
 TRAIN_KEYS = ("image_size", "batch_size", "epochs", "optimizer", "lr", "weight_decay", "lr_schedule",
               "warmup_epochs", "lr_step", "lr_gamma", "grad_clip", "label_bce", "selection", "val_split", "precision", "channels_last", "compile",
-              "deterministic", "device", "num_workers", "checkpoint_every")
+              "deterministic", "device", "num_workers", "checkpoint_every", "checkpoint_every_s")
 
 
 @dataclass
@@ -62,6 +62,7 @@ class Recipe:
     device: str
     num_workers: int
     checkpoint_every: int
+    checkpoint_every_s: float
     # kd section: read for the distilled student only (None otherwise), so a KD setting never
     # invalidates the teacher or the plain student in the workflow's params tracking.
     kd_weights: dict[str, float] | None = None

@@ -9,14 +9,23 @@ strings; each front end fills the fields its own way (Snakemake: ``{wildcards.tr
 
 from __future__ import annotations
 
-import itertools
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from aclnet_kd.config import lookup
 from aclnet_kd.constants import MEASURE_SIZE, ROLES  # noqa: F401  (ROLES: params `models.<role>`, re-export)
+from aclnet_kd.workflow.runs import (
+    ABLATIONS, EXTERNAL, FIXED, KD_METHODS, KINDS, PAPER_RUNS, SEEDED_RUNS, TEACHER, RunKind, configured_runs,
+    trained_runs,
+)
 
-PARAMS_FILE = "params.yaml"
+PARAMS_FILE = "params.yaml"  # what DVC's commands read; a DVC experiment sets a preset's values in it (-S)
+# What every job of a Snakemake run reads: params.yaml with the run's presets (--configfile) merged in, rewritten
+# only when that changes. One path for every preset, so a job's command does not depend on which preset supplied
+# its values; Snakemake reruns a job when a value it reads changes (its `params:`), as DVC does.
+RUN_PARAMS = "results/params.yaml"
 
 # ---- paths (docs/architecture.md, "Paths") ----
 PREPARED_ROOT = "data/prepared"
@@ -61,8 +70,7 @@ QUALITATIVE_FIGURE = "qualitative_{track}"  # inputs, GT and maps of a few test 
 TRAINING_FIGURE = "training_{track}"  # the dvclive logs per epoch
 KD_METHODS_FIGURE = "kd_methods_{track}"  # Table III's differences with their intervals
 TRACKS = tuple(PAPER_TABLES)
-STUDENT_RUNS = ("student", "student_kd")  # trained once per seed; teacher and ablations at seeds[0] only
-# params `kd_methods` (issue 12, table3): further distilled students, each trained once per seed like these.
+# What the runs are (name, role, seeds, KD terms, which tables take them): the run table, workflow/runs.py.
 
 
 def under(path: str, root: str) -> bool:
@@ -91,35 +99,19 @@ class Output:
     folder: bool = False
 
 
-# A dvc.yaml stage group: (fields in DVC syntax, foreach, matrix); neither loop: one DVC stage.
-Group = tuple[dict, Any, Any]
-
-
-def _one_job(params: dict) -> list[dict]:
-    return [{}]
-
-
 @dataclass(frozen=True)
 class Stage:
-    """A kind of job: its whole entry in the plan. ``commands`` run back to back; their fields are paths,
-    wildcards or params values (``values``: field -> params key, interpolated by each front end).
-
-    ``jobs`` gives the fields of each job for the params of one run (Snakemake); ``dvc`` the same jobs as
-    dvc.yaml groups {group: Group}, looped by DVC over the values it reads from params.yaml. With
-    ``per_track`` it is called once per track (DVC cannot look up `tracks.<track>.dataset` from a looped
-    track name). Left out: one job, one DVC stage named after the stage."""
+    """A kind of job. ``commands`` run back to back; their fields are paths, wildcards or params values
+    (``values``: field -> params key, interpolated by each front end)."""
 
     name: str
     commands: tuple[str, ...]
     reads: tuple[str, ...]  # params keys (templates over the same fields as the commands)
-    subcommands: tuple[str, ...]  # `aclnet` subcommands run: code deps are their modules' imports
+    subcommands: tuple[str, ...]  # `aclnet` subcommands run: code deps are their imports, + LOADS (job_code)
     folder: str = ""  # the job's own folder or file: the commands' ``{out}``
     outputs: tuple[Output, ...] = ()
     values: dict[str, str] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()  # templates; a results root stands for every output under it
-    jobs: Callable[[dict], list[dict]] = _one_job
-    dvc: Callable[..., dict[str, Group]] | None = None
-    per_track: bool = False
     log_group: str = ""  # the folder of its logs and benchmarks under their roots (default: its name)
 
     @property
@@ -137,7 +129,11 @@ class Stage:
         return "/".join(filter(None, (self.log_group or self.name, job)))
 
 
-TRAIN_FILES = ("best.pt", "last.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
+# A training's resume state (last.pt), not a result: `aclnet train` writes it and deletes it (a finished run's
+# keeps only its record). Neither front end declares it, so neither requires, deletes, caches or pushes it: a
+# killed job resumes from it, and a clone that pulled the results (without it) is complete in both.
+RESUME_STATE = "last.pt"
+TRAIN_FILES = ("best.pt", "config.yaml", "train.log", "run.json", "dvclive/params.yaml")
 # The plot data (kind "plot") are drawn by dvc.yaml's top-level plots (dvc_plots), T, S and S* overlaid.
 TRAIN_OUTPUTS = tuple(Output(f"{TRAIN_DIR}/{name}") for name in TRAIN_FILES) + (
     Output(f"{TRAIN_DIR}/dvclive/metrics.json", "metric"),
@@ -151,136 +147,37 @@ EVAL_OUTPUTS = (
 )
 DVCLIVE_TSV = TRAIN_DIR + "/dvclive/plots/metrics/{name}.tsv"  # dvclive's file of the logged metric {name}
 _LAUNCHER = {"launcher": "compute.launcher"}
-# --restart-finished: last.pt survives a rerun (Snakemake: update(), so that a preempted job resumes from it);
+# --restart-finished: last.pt survives a rerun (no front end declares it, so that a preempted job resumes from it);
 # a finished run found there is trained again, since the DAG reruns a training only when its inputs changed.
 _TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params} --seed {seed} --track {track} "
           "--restart-finished")
 _TRAIN_READS = ("train", "models.%s", "tracks.{track}.train", "operating_point")  # + compute.launcher (a value)
 
 
-# ---- the jobs of each stage, for the params of one run (Snakemake) ----
-def runs(params: dict) -> list[tuple[str, int]]:
-    """(run, seed) of every trained model of a track, teacher first."""
-    seeds, first = params["seeds"], params["seeds"][0]
-    return ([("teacher", first)] + [(run, seed) for run in STUDENT_RUNS for seed in seeds]
-            + [(run, first) for run in params["ablations"]]
-            + [(run, seed) for run in kd_methods(params) for seed in seeds])
+# A configured kind's KD terms on the command line: kind.kd -> (option, params key it reads, the job field that
+# holds the run's params entry).
+_KD_OPTIONS = {ABLATIONS.kd: ("--kd-weights {weights}", "", "weights"),
+               KD_METHODS.kd: ("--kd-method {run}", KD_METHODS.name + ".{run}", "")}
 
 
-def kd_methods(params: dict) -> dict[str, dict]:
-    """params ``kd_methods`` ({} when absent: the section is optional)."""
-    return params.get("kd_methods") or {}
-
-
-def external(params: dict) -> dict[str, dict]:
-    """params ``external`` ({} when absent: the section is optional)."""
-    return params.get("external") or {}
-
-
-def _train_jobs(run: str) -> Callable[[dict], list[dict]]:
-    def jobs(params: dict) -> list[dict]:
-        seeds = params["seeds"] if run in STUDENT_RUNS else params["seeds"][:1]
-        return [dict(track=track, run=run, seed=seed) for track in params["tracks"] for seed in seeds]
-    return jobs
-
-
-def _ablation_jobs(params: dict) -> list[dict]:
-    return [dict(track=track, run=run, seed=params["seeds"][0], weights=weights)
-            for track in params["tracks"] for run, weights in params["ablations"].items()]
-
-
-def _kd_method_jobs(params: dict) -> list[dict]:
-    return [dict(track=track, run=run, seed=seed) for track in params["tracks"] for run in kd_methods(params)
-            for seed in params["seeds"]]
-
-
-def _evaluate_jobs(params: dict) -> list[dict]:
-    return [dict(track=track, run=run, seed=seed, split=split) for track, spec in params["tracks"].items()
-            for run, seed in runs(params) for split in spec["test_splits"]]
-
-
-def _model_jobs(params: dict) -> list[dict]:
-    """One job per configured model (complexity, latency), named by the model."""
-    return [dict(role=role, model=params["models"][role]["name"]) for role in ROLES]
-
-
-# ---- the same jobs as dvc.yaml groups: values DVC reads from params.yaml when it runs ----
-_FIRST = "${seeds[0]}"
-
-
-def _dvc_data(track: str) -> str:
-    return PREPARED.format(dataset=f"${{tracks.{track}.dataset}}")
-
-
-def _dvc_train(kind: str, run: str, seed: str, foreach: Any = None, matrix: Any = None,
-               **more: str) -> Callable[[str], dict[str, Group]]:
-    """A training stage's group of one track, ``train_<kind>_<track>``."""
-    def groups(track: str) -> dict[str, Group]:
-        teacher = CHECKPOINT.format(track=track, run="teacher", seed=_FIRST)
-        fields = dict(track=track, data=_dvc_data(track), teacher=teacher, run=run, seed=seed, **more)
-        return {f"train_{kind}_{track}": (fields, foreach, dict(matrix) if matrix else None)}  # a copy per track
-    return groups
-
-
-def _dvc_evaluate(track: str) -> dict[str, Group]:
-    splits = f"${{tracks.{track}.test_splits}}"
-    evaluate = dict(track=track, data=_dvc_data(track), split="${item.split}")
-    return {
-        f"predict_evaluate_teacher_{track}": (dict(evaluate, run="teacher", seed=_FIRST), None, {"split": splits}),
-        f"predict_evaluate_{track}": (dict(evaluate, run="${item.run}", seed="${item.seed}"),
-                                      None, {"run": list(STUDENT_RUNS), "seed": "${seeds}", "split": splits}),
-        f"predict_evaluate_ablation_{track}": (dict(evaluate, run="${item.run}", seed=_FIRST),
-                                               None, {"run": "${ablations}", "split": splits}),
-        f"predict_evaluate_kd_method_{track}": (dict(evaluate, run="${item.run}", seed="${item.seed}"),
-                                                None, {"run": "${kd_methods}", "seed": "${seeds}", "split": splits}),
-    }
-
-
-def _dvc_models(name: str) -> Callable[[], dict[str, Group]]:
-    return lambda: {name: (dict(role="${key}", model="${item.name}"), "${models}", None)}
-
-
-def _train(name: str, role: str, kd: str, jobs: Callable[[dict], list[dict]], dvc: Callable[..., dict[str, Group]],
-           extra: str = "", extra_read: str = "", per_track: bool = True) -> Stage:
-    command = _TRAIN % (role, kd)
-    if extra:
-        command = command.replace(" --data ", f" {extra} --data ")
-    reads = tuple(key % role if "%" in key else key for key in _TRAIN_READS) + ((extra_read,) if extra_read else ())
+def _train(kind: RunKind) -> Stage:
+    """The training stage of a kind of run (the run table's role and KD terms)."""
+    command = _TRAIN % (kind.role, "on" if kind.kd else "off")
+    reads = tuple(key % kind.role if "%" in key else key for key in _TRAIN_READS)
     inputs: tuple[str, ...] = ("{data}",)
-    if kd == "on":  # only distilled students read `kd`: KD settings never invalidate the other runs
-        reads += ("kd",)
+    if kind.kd:  # only distilled students read `kd`: KD settings never invalidate the other runs
+        option, read, _ = _KD_OPTIONS.get(kind.kd, ("", "", ""))
+        command = command.replace(" --data ", f" {' '.join(filter(None, ('--teacher {teacher}', option)))} --data ")
+        reads += tuple(filter(None, (read, "kd")))
         inputs += ("{teacher}",)
-    return Stage(name, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs, jobs, dvc,
-                 per_track, log_group="train")
+    return Stage(kind.stage, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs,
+                 log_group="train")
 
 
-# Every stage, in DAG order (dvc.yaml's order too). Adding a stage: its entry here (and its rule file).
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("prepare", ("aclnet prepare {params} --dataset {dataset} --out {out}",), ("datasets.{dataset}",),
-          ("prepare",), PREPARED, (Output(PREPARED, folder=True),),
-          jobs=lambda p: [dict(dataset=d) for d in dict.fromkeys(t["dataset"] for t in p["tracks"].values())],
-          dvc=lambda: {"prepare": (dict(dataset="${item.dataset}"), "${tracks}", None)}),
-    Stage("complexity", (f"aclnet complexity {{params}} --role {{role}} --size {MEASURE_SIZE} --out {{out}}",),
-          ("models.{role}",), ("complexity",), COMPLEXITY, (Output(COMPLEXITY, "metric"),),
-          jobs=_model_jobs, dvc=_dvc_models("complexity")),
-    # Table I's ms/img; Snakemake reserves compute.latency_cores for it (a scheduling setting, not a read)
-    Stage("latency", (f"aclnet latency {{params}} --role {{role}} --size {MEASURE_SIZE} --warmup {{warmup}} "
-                      "--iters {iters} --out {out}",),
-          ("models.{role}",), ("latency",), LATENCY, (Output(LATENCY, "metric"),),
-          {"warmup": "latency.warmup", "iters": "latency.iters"}, jobs=_model_jobs, dvc=_dvc_models("latency")),
-    _train("train_teacher", "teacher", "off", _train_jobs("teacher"), per_track=False, dvc=lambda: {
-        "train_teacher": (dict(track="${key}", run="teacher", seed=_FIRST, dataset="${item.dataset}"), "${tracks}",
-                          None)}),
-    # the stages below, up to predict_evaluate, are one dvc.yaml group per track, all of a track's together
-    _train("train_student", "student", "off", _train_jobs("student"), _dvc_train("student", "student", "${item}", "${seeds}")),
-    _train("train_student_kd", "student", "on", _train_jobs("student_kd"),
-           _dvc_train("student_kd", "student_kd", "${item}", "${seeds}"), "--teacher {teacher}"),
-    _train("train_ablation", "student", "on", _ablation_jobs,
-           _dvc_train("ablation", "${key}", _FIRST, "${ablations}", weights="${item}"),
-           "--teacher {teacher} --kd-weights {weights}"),
-    _train("train_kd_method", "student", "on", _kd_method_jobs,
-           _dvc_train("kd_method", "${item.run}", "${item.seed}", None, {"run": "${kd_methods}", "seed": "${seeds}"}),
-           "--teacher {teacher} --kd-method {run}", "kd_methods.{run}"),
+          ("prepare",), PREPARED, (Output(PREPARED, folder=True),)),
+    *(_train(kind) for kind in KINDS if kind.trained),
     Stage("predict_evaluate", (
         "aclnet predict --checkpoint {checkpoint} --dataset {data} --split {split} --out {pred} "
         "--protocol {protocol} --batch-size {batch_size}",
@@ -289,13 +186,14 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     ), (), ("predict", "evaluate"),
         EVAL_DIR, EVAL_OUTPUTS,
         {"protocol": "predict.protocol", "batch_size": "predict.batch_size", "workers": "evaluate.workers"},
-        ("{checkpoint}", "{data}"), _evaluate_jobs, _dvc_evaluate, per_track=True),
-    # one row readers bring: predict (a checkpoint entry) and evaluate every test split of its track
-    Stage("external", (f"aclnet external {{params}} --name {{name}} --data-root {PREPARED_ROOT} --out {{out}}",),
-          ("external.{name}", "tracks.{track}", "models", "train", "predict.batch_size", "evaluate.workers"),
-          ("external",), EXTERNAL_DIR, (Output(EXTERNAL_DIR, folder=True),), inputs=(PREPARED_ROOT,),
-          jobs=lambda p: [dict(name=name, track=entry["track"]) for name, entry in external(p).items()],
-          dvc=lambda: {"external": (dict(name="${key}", track="${item.track}"), "${external}", None)}),
+        ("{checkpoint}", "{data}")),
+    Stage("complexity", (f"aclnet complexity {{params}} --role {{role}} --size {MEASURE_SIZE} --out {{out}}",),
+          ("models.{role}",), ("complexity",), COMPLEXITY, (Output(COMPLEXITY, "metric"),)),
+    # Table I's ms/img; Snakemake reserves compute.latency_cores for it (a scheduling setting, not a read)
+    Stage("latency", (f"aclnet latency {{params}} --role {{role}} --size {MEASURE_SIZE} --warmup {{warmup}} "
+                      "--iters {iters} --out {out}",),
+          ("models.{role}",), ("latency",), LATENCY, (Output(LATENCY, "metric"),),
+          {"warmup": "latency.warmup", "iters": "latency.iters"}),
     Stage("tables", (f"aclnet tables {{params}} --train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} "
                      f"--complexity-dir {COMPLEXITY_DIR} --latency-dir {LATENCY_DIR} --out-dir {TABLES_DIR}",),
           ("seeds", "tracks", "ablations", "kd_methods", "external", "tables"), ("tables",), TABLES_DIR, (Output(TABLES_DIR, folder=True),),
@@ -304,6 +202,10 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
                       f"--pred-root {PREDICT_ROOT} --data-root {PREPARED_ROOT} --out-dir {FIGURES_DIR}",),
           ("seeds", "tracks", "kd_methods", "external", "figures"), ("figures",), FIGURES_DIR, (Output(FIGURES_DIR, folder=True),),
           inputs=(EVAL_ROOT, PREDICT_ROOT, TRAIN_ROOT, PREPARED_ROOT)),
+    # one row readers bring: predict (a checkpoint entry) and evaluate every test split of its track
+    Stage("external", (f"aclnet external {{params}} --name {{name}} --data-root {PREPARED_ROOT} --out {{out}}",),
+          ("external.{name}", "tracks.{track}", "models", "train", "predict.batch_size", "evaluate.workers"),
+          ("external",), EXTERNAL_DIR, (Output(EXTERNAL_DIR, folder=True),), inputs=(PREPARED_ROOT,)),
     # the tables, verdicts and figures on one page, with the records' provenance (commits, packages, machines)
     Stage("page", (f"aclnet page {{params}} --tables-dir {TABLES_DIR} --figures-dir {FIGURES_DIR} "
                    f"--train-root {TRAIN_ROOT} --eval-root {EVAL_ROOT} --out {PAGE}",),
@@ -315,16 +217,186 @@ REPORT_SOURCE = "datasets.{dataset}.source"
 REPORT_STAGES = ("tables", "figures", "page")
 
 
+# ---- code: the source files a job runs (aclnet_kd.workflow.code), per job, in both front ends ----
+# Its `aclnet` subcommands' modules and all they import, plus the modules it loads by name: a distilled
+# student's loss terms of weight > 0 (their builders in losses/registry.py), a prepare job its dataset
+# source's generator (constants.SYNTHETIC_GENERATORS). The teacher, the plain and the distilled students share
+# `aclnet train`, so the imports alone cannot tell them apart: LOADS says it per job.
+def _module(spec: str) -> str:
+    return spec.partition(":")[0]  # "module:function" -> module
+
+
+def _loss_modules(weights: dict) -> list[str]:
+    from aclnet_kd.losses.registry import REGISTRY
+
+    return [_module(REGISTRY[name].builder) for name, weight in weights.items() if name in REGISTRY and weight > 0]
+
+
+def _ablation_losses(params: dict, fields: dict) -> list[str]:
+    from aclnet_kd.train.recipe import parse_kd_weights  # --kd-weights over kd.weights, as `aclnet train` does
+
+    return _loss_modules({**params["kd"]["weights"], **parse_kd_weights(params["ablations"][fields["run"]])})
+
+
+def _kd_method_losses(params: dict, fields: dict) -> list[str]:
+    from aclnet_kd.train.recipe import kd_method_weights
+
+    return _loss_modules(kd_method_weights(params, fields["run"]))
+
+
+def _generator(params: dict, fields: dict) -> list[str]:
+    from aclnet_kd.constants import SYNTHETIC_GENERATORS
+
+    source = params["datasets"][fields["dataset"]]["source"]
+    return [_module(SYNTHETIC_GENERATORS[source])] if source in SYNTHETIC_GENERATORS else []
+
+
+# stage -> the modules one of its jobs loads by name, from the params and the job's fields
+LOADS: dict[str, Callable[[dict, dict], list[str]]] = {
+    "prepare": _generator,
+    "train_student_kd": lambda params, fields: _loss_modules(params["kd"]["weights"]),
+    "train_ablation": _ablation_losses,
+    "train_kd_method": _kd_method_losses,
+}
+
+
+def loadable(stage: Stage) -> list[str]:
+    """Every module a job of ``stage`` may load by name, whatever the params (DVC's stage groups over params
+    values, whose deps are fixed before it reads them)."""
+    from aclnet_kd.constants import SYNTHETIC_GENERATORS
+    from aclnet_kd.losses.registry import TERMS
+
+    if stage.name not in LOADS:
+        return []
+    specs = SYNTHETIC_GENERATORS.values() if stage.name == "prepare" else [term.builder for term in TERMS]
+    return sorted({_module(spec) for spec in specs})
+
+
+def dvc_loads(group: str, stage: Stage, params: dict) -> list[str]:
+    """What the jobs of a dvc.yaml stage group load by name. A ``prepare_<track>`` group: its track's
+    generator, for the source ``params`` (params.yaml at render time) names: a changed source needs a new
+    render, which `aclnet dvc-yaml --check` asks for. Any other group: every module its stage may load, since
+    DVC fixes a group's deps before it reads the params values (weights, run names) that pick them."""
+    if stage.name == "prepare":
+        return LOADS["prepare"](params, {"dataset": params["tracks"][group.removeprefix("prepare_")]["dataset"]})
+    return loadable(stage)
+
+
+def code_files(stage: Stage, loaded: tuple[str, ...] = ()) -> list[str]:
+    """The source files (repository paths, module by module) a job of ``stage`` runs when it loads the
+    modules ``loaded`` by name."""
+    return list(_code_files(stage.subcommands, tuple(sorted(loaded))))
+
+
+@functools.lru_cache(maxsize=None)
+def _code_files(subcommands: tuple[str, ...], loaded: tuple[str, ...]) -> tuple[str, ...]:
+    from aclnet_kd.cli import SUBCOMMANDS
+    from aclnet_kd.workflow.code import module_closure, module_paths
+
+    return tuple(module_paths(module_closure([SUBCOMMANDS[name][0] for name in subcommands] + list(loaded))))
+
+
+def job_code(stage: Stage, params: dict, **fields: Any) -> list[str]:
+    """The source files one job of ``stage`` runs, for ``params``: its code dependencies."""
+    loads = LOADS.get(stage.name)
+    return code_files(stage, tuple(loads(params, fields)) if loads else ())
+
+
+# ---- the jobs of each stage, for the params of one run (Snakemake) ----
+def runs(params: dict) -> list[tuple[str, int]]:
+    """(run, seed) of every trained model of a track, teacher first (the run table's order)."""
+    return trained_runs(params)
+
+
+def kd_methods(params: dict) -> dict[str, dict]:
+    """params ``kd_methods`` ({} when absent: the section is optional)."""
+    return configured_runs(params, KD_METHODS)
+
+
+def external(params: dict) -> dict[str, dict]:
+    """params ``external`` ({} when absent: the section is optional)."""
+    return configured_runs(params, EXTERNAL)
+
+
+def _train_jobs(kind: RunKind) -> Callable[[dict], list[dict]]:
+    """The jobs of a kind's training stage: per track, run and seed (a configured run's entry as the field
+    ``_KD_OPTIONS`` names, e.g. an ablation's --kd-weights)."""
+    field = _KD_OPTIONS.get(kind.kd, ("", "", ""))[2]
+
+    def jobs(params: dict) -> list[dict]:
+        seeds = params["seeds"] if kind.all_seeds else params["seeds"][:1]
+        named = configured_runs(params, kind) if kind.configured else {kind.name: None}
+        return [dict(track=track, run=run, seed=seed, **({field: entry} if field else {}))
+                for track in params["tracks"] for run, entry in named.items() for seed in seeds]
+    return jobs
+
+
+def _evaluate_jobs(params: dict) -> list[dict]:
+    return [dict(track=track, run=run, seed=seed, split=split) for track, spec in params["tracks"].items()
+            for run, seed in runs(params) for split in spec["test_splits"]]
+
+
+# stage -> its jobs' fields, from the params. Adding a stage: one entry here, one in DVC_GROUPS.
+JOBS: dict[str, Callable[[dict], list[dict]]] = {
+    "prepare": lambda p: [dict(dataset=d) for d in dict.fromkeys(t["dataset"] for t in p["tracks"].values())],
+    **{kind.stage: _train_jobs(kind) for kind in KINDS if kind.trained},
+    "predict_evaluate": _evaluate_jobs,
+    "complexity": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
+    "latency": lambda p: [dict(role=role, model=p["models"][role]["name"]) for role in ROLES],
+    "external": lambda p: [dict(name=name, track=entry["track"]) for name, entry in external(p).items()],
+    "tables": lambda p: [{}],
+    "figures": lambda p: [{}],
+    "page": lambda p: [{}],
+}
+
+
+# ---- the same jobs as dvc.yaml stage groups: values DVC reads from params.yaml when it runs ----
+# group -> (stage, fields in DVC syntax, foreach, matrix). One group per track where a track's dataset or
+# test splits drive the loop: DVC cannot look up `tracks.<track>.dataset` from a looped track name.
+def _track_groups(track: str) -> dict[str, tuple[str, dict, Any, Any]]:
+    data = PREPARED.format(dataset=f"${{tracks.{track}.dataset}}")
+    first = "${seeds[0]}"
+    train = dict(track=track, data=data, teacher=CHECKPOINT.format(track=track, run=TEACHER.name, seed=first))
+    splits = f"${{tracks.{track}.test_splits}}"
+    evaluate = dict(track=track, data=data, split="${item.split}")
+    ablations, methods = f"${{{ABLATIONS.name}}}", f"${{{KD_METHODS.name}}}"
+    once = [kind for kind in FIXED if kind.trained and not kind.all_seeds]  # the teacher: at seeds[0] only
+    groups = {f"{kind.stage}_{track}": (kind.stage, dict(train, run=kind.name, seed="${item}" if kind.all_seeds
+                                                         else first), "${seeds}" if kind.all_seeds else None, None)
+              for kind in FIXED if kind.trained and kind is not TEACHER}  # the teacher: one group, all tracks
+    return groups | {
+        f"{ABLATIONS.stage}_{track}": (ABLATIONS.stage, dict(train, run="${key}", seed=first, weights="${item}"),
+                                       ablations, None),
+        f"{KD_METHODS.stage}_{track}": (KD_METHODS.stage, dict(train, run="${item.run}", seed="${item.seed}"),
+                                        None, {"run": methods, "seed": "${seeds}"}),
+        **{f"predict_evaluate_{kind.name}_{track}": ("predict_evaluate", dict(evaluate, run=kind.name, seed=first),
+                                                     None, {"split": splits}) for kind in once},
+        f"predict_evaluate_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed="${item.seed}"),
+                                      None, {"run": list(SEEDED_RUNS), "seed": "${seeds}", "split": splits}),
+        f"predict_evaluate_ablation_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}", seed=first),
+                                               None, {"run": ablations, "split": splits}),
+        f"predict_evaluate_kd_method_{track}": ("predict_evaluate", dict(evaluate, run="${item.run}",
+                                                                         seed="${item.seed}"),
+                                                None, {"run": methods, "seed": "${seeds}", "split": splits}),
+    }
+
+
 def dvc_groups() -> dict[str, tuple[str, dict, Any, Any]]:
-    """Every dvc.yaml stage group in DAG order: {group: (stage, fields, foreach, matrix)}. Consecutive
-    per-track stages come track by track: all of rail's groups, then sod's."""
-    groups: dict[str, tuple[str, dict, Any, Any]] = {}
-    for per_track, block in itertools.groupby(STAGES.values(), key=lambda stage: stage.per_track):
-        block = list(block)
-        for track in TRACKS if per_track else (None,):
-            for stage in block:
-                made = stage.dvc(track) if per_track else stage.dvc() if stage.dvc else {stage.name: ({}, None, None)}
-                groups.update({group: (stage.name, *body) for group, body in made.items()})
+    """Every dvc.yaml stage group in DAG order: {group: (stage, fields, foreach, matrix)}."""
+    # one prepare group per track (not a foreach over tracks): each depends on its own generator (dvc_loads)
+    groups: dict[str, tuple[str, dict, Any, Any]] = {
+        f"prepare_{track}": ("prepare", dict(dataset=f"${{tracks.{track}.dataset}}"), None, None)
+        for track in TRACKS}
+    groups |= {
+        "complexity": ("complexity", dict(role="${key}", model="${item.name}"), "${models}", None),
+        "latency": ("latency", dict(role="${key}", model="${item.name}"), "${models}", None),
+        TEACHER.stage: (TEACHER.stage, dict(track="${key}", run=TEACHER.name, seed="${seeds[0]}",
+                                            dataset="${item.dataset}"), "${tracks}", None),
+    }
+    for track in TRACKS:
+        groups.update(_track_groups(track))
+    groups["external"] = ("external", dict(name="${key}", track="${item.track}"), "${external}", None)
+    groups.update({name: (name, {}, None, None) for name in REPORT_STAGES})
     return groups
 
 
@@ -371,14 +443,10 @@ def inputs(stage: Stage, **fields: Any) -> list[str]:
 def get_key(params: dict, key: str) -> Any:
     """The value of a dotted params key; a key that is not there is a KeyError naming it (a misspelt key
     would otherwise track nothing)."""
-    node: Any = params
-    walked = []
-    for part in key.split("."):
-        walked.append(part)
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(f"params key '{'.'.join(walked)}' (of '{key}') does not exist")
-        node = node[part]
-    return node
+    try:
+        return lookup(params, key)
+    except KeyError as err:
+        raise KeyError(f"params key '{err.args[0]}' (of '{key}') does not exist") from None
 
 
 def reads(stage: Stage, params: dict, **fields: Any) -> dict[str, Any]:
@@ -392,7 +460,7 @@ def reads(stage: Stage, params: dict, **fields: Any) -> dict[str, Any]:
 def all_outputs(params: dict, skip: tuple[str, ...] = ()) -> list[str]:
     """Every output path of every job (but those of the stages in ``skip``), in plan order."""
     return [path for name, stage in STAGES.items() if name not in skip
-            for fields in stage.jobs(params) for path, _ in output_paths(stage, **fields)]
+            for fields in JOBS[name](params) for path, _ in output_paths(stage, **fields)]
 
 
 def log_path(stage: Stage) -> str:
@@ -433,7 +501,7 @@ def latex_stems(params: dict) -> list[str]:
     return [stem for stem in table_stems(params) if stem in LATEX_TABLES]
 
 
-COMPARED_RUNS = ("teacher", *STUDENT_RUNS)  # T, S, S*: the runs the paper's tables and the DVC plots compare
+COMPARED_RUNS = PAPER_RUNS  # T, S, S*: the runs the paper's tables and the DVC plots compare
 VAL_PLOTS = {"sm": "S-measure", "mae": "MAE"}  # dvclive's validation metrics, <train.val_split>/<key>
 
 

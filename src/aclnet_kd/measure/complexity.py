@@ -27,11 +27,10 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from aclnet_kd.config import load_params, section
-from aclnet_kd.constants import MEASURE_SIZE
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import atomic_write_text
-from aclnet_kd.models import MODEL_NAMES, build_model
+from aclnet_kd.measure.configured import add_model_options, model_config
+from aclnet_kd.models import build_model
 
 aten = torch.ops.aten
 
@@ -84,29 +83,7 @@ def measure_complexity(model: torch.nn.Module, size: int, rgbd: bool | None = No
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=MODEL_NAMES, help="model name for build_model")
-    parser.add_argument("--size", type=int, default=MEASURE_SIZE,
-                        help=f"square input side, a multiple of 32 (default {MEASURE_SIZE}, as the paper)")
-    parser.add_argument("--backbone", default=None, help="backbone override (a Shunted variant or timm name)")
-    parser.add_argument("--params", action="append", type=Path,
-                        help="with --role: count the model configured in params `models.<role>` (repeatable)")
-    parser.add_argument("--role", choices=("teacher", "student"), help="which model of params `models`")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
-
-
-def model_config(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """(model name, build_model cfg) from --params/--role (the workflow's configured backbone) or --model."""
-    if (args.params is None) != (args.role is None):
-        raise AclnetError("--params and --role go together")
-    if args.role is not None:
-        if args.model or args.backbone:
-            raise AclnetError("--role takes the model and backbone from params; leave out --model/--backbone")
-        spec = section(load_params(args.params), f"models.{args.role}")
-        # Only what changes the architecture: pretrained weights would not change the count.
-        return spec["name"], {k: spec[k] for k in ("backbone",) if spec.get(k)}
-    if args.model is None:
-        raise AclnetError("give --model NAME, or --params FILE --role ROLE")
-    return args.model, ({"backbone": args.backbone} if args.backbone else {})
+    add_model_options(parser, "count")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import torch
 
 from aclnet_kd import cli
 from aclnet_kd.models import build_model
-from aclnet_kd.models.complexity import measure_complexity
+from aclnet_kd.measure.complexity import measure_complexity
 
 # issue 2 targets at 256x256, batch 1: (params_m, macs_g_excl_matmul, macs_g) with tolerances
 TARGETS = {"aclnet_t": ((79.07, 0.05), (20.0, 0.3), (22.0, 0.3)),

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from aclnet_kd.constants import MEASURE_SIZE
 from aclnet_kd.errors import AclnetError
+from aclnet_kd.io import staged_file
+from aclnet_kd.measure.configured import add_model_options, model_config
 from aclnet_kd.provenance import cpu_model
 
 
@@ -65,34 +65,21 @@ def eager_latency(model_name: str, size: int, threads: int, warmup: int, iters: 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from aclnet_kd.models import MODEL_NAMES
-
-    parser.add_argument("--model", choices=MODEL_NAMES, help="model name for build_model")
-    parser.add_argument("--size", type=int, default=MEASURE_SIZE,
-                        help=f"square input side, a multiple of 32 (default {MEASURE_SIZE}, as the paper)")
+    add_model_options(parser, "time")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (default 0: torch's default, "
                         "one per core)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     parser.add_argument("--iters", type=int, default=20, help="timed calls (default 20)")
-    parser.add_argument("--backbone", default=None, help="backbone override (a Shunted variant or timm name)")
-    parser.add_argument("--params", action="append", type=Path,
-                        help="with --role: time the model configured in params `models.<role>` (repeatable)")
-    parser.add_argument("--role", choices=("teacher", "student"), help="which model of params `models`")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
 
 
 def main(args: argparse.Namespace) -> int:
     if args.size < 32 or args.size % 32:
         raise AclnetError(f"--size {args.size}: must be a positive multiple of 32")
-    from aclnet_kd.models.complexity import model_config  # the same model choice as `aclnet complexity`
-
     name, cfg = model_config(args)
     result = eager_latency(name, args.size, args.threads, args.warmup, args.iters, cfg.get("backbone"))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:
-        from aclnet_kd.deploy.export import staged_file
-
         with staged_file(args.out) as tmp:
             tmp.write_text(text + "\n")
     return 0
