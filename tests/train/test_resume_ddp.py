@@ -77,6 +77,7 @@ import sys
 from torch import nn
 import aclnet_kd.models as models
 from aclnet_kd.losses import mgmd
+from aclnet_kd.models import loading
 
 _build_model = models.build_model
 
@@ -101,6 +102,7 @@ def mgmd_branches_without_batchnorm(channels, g):
 
 def patch():
     models.build_model = build_without_batch_coupling
+    loading.build_model = build_without_batch_coupling  # best.pt read back (operating point) builds through it
     mgmd.MGMD._branches = staticmethod(mgmd_branches_without_batchnorm)
 
 
@@ -165,6 +167,7 @@ def test_ddp_two_cpu_processes_match_single_process(params, tiny_data, teacher_c
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr("aclnet_kd.models.build_model", module.build_without_batch_coupling)
+    monkeypatch.setattr("aclnet_kd.models.loading.build_model", module.build_without_batch_coupling)
     monkeypatch.setattr("aclnet_kd.losses.mgmd.MGMD._branches", staticmethod(module.mgmd_branches_without_batchnorm))
 
     params = deep_merge(params, {"train": {"epochs": 1, "batch_size": 8, "label_bce": "batch_sum",
