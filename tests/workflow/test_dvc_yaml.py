@@ -122,3 +122,36 @@ def test_job_code_is_per_job():
     # the parent packages run on import; the loss modules' own imports are followed
     assert {"src/aclnet_kd/losses/__init__.py", "src/aclnet_kd/losses/distillation.py"} <= set(
         plan.job_code(plan.STAGES["train_student"], params, track="rail"))
+
+
+def _dvc_cases() -> dict[str, dict]:
+    from test_dag import CASES  # default, smoke, seeds+ablations, external: every foreach / matrix of dvc.yaml
+
+    return {**CASES, "kd-methods": dict(preset="config/kd-methods.yaml", edit=None)}
+
+
+@pytest.fixture(scope="module", params=list(_dvc_cases()))
+def dvc_copy(request, tmp_path_factory):
+    """A scratch repo with only what DVC reads to list the stages: dvc.yaml, .dvc/config and params.yaml
+    with the case's preset merged in (as a DVC user applies one)."""
+    from conftest import copy_repo
+
+    case = _dvc_cases()[request.param]
+    files = ["dvc.yaml", "params.yaml", ".dvc/config"] + ([case["preset"]] if case["preset"] else [])
+    return copy_repo(tmp_path_factory.mktemp(request.param) / "repo", files=files, **case)
+
+
+def test_plan_names_every_dvc_stage_with_its_outputs(dvc_copy):
+    """plan.dvc_addresses (what common.smk passes to `dvc commit`) names the stages as DVC does
+    (`dvc stage list`) and gives each the outputs DVC resolves from dvc.yaml (outs, metrics, plot data)."""
+    import yaml
+
+    from conftest import BIN_DIR, dvc_stages, run
+
+    params = yaml.safe_load((dvc_copy / "params.yaml").read_text())
+    addresses = plan.dvc_addresses(params)
+    listed = run([str(BIN_DIR / "dvc"), "stage", "list", "--all", "--name-only"], dvc_copy, timeout=180).stdout.split()
+    assert len(listed) == len(set(listed))
+    assert sorted(addresses) == sorted(listed)
+    resolved = {stage["name"]: sorted(stage["outs"]) for stage in dvc_stages(dvc_copy)}
+    assert {address: sorted(outs) for address, outs in addresses.items()} == resolved

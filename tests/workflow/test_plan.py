@@ -59,3 +59,28 @@ def test_every_stage_has_jobs_and_dvc_groups() -> None:
     assert set(plan.JOBS) == set(plan.STAGES)
     groups = plan.dvc_groups()
     assert {stage for stage, *_ in groups.values()} == set(plan.STAGES)
+
+
+def test_dvc_addresses_writing_are_the_stages_holding_a_written_path(params) -> None:
+    seed, split = params["seeds"][0], params["tracks"]["rail"]["test_splits"][0]
+    predict = plan.fill(plan.PREDICT_DIR, track="rail", run="student", seed=seed, split=split)
+    prepared = plan.fill(plan.PREPARED, dataset=params["tracks"]["sod"]["dataset"])
+    written = {f"{predict}/a.png", f"{prepared}/train/rgb/0.png", f"{plan.TABLES_DIR}/table1.md",
+               "results/logs/tables.log", "results/other.txt", f"{plan.EXTERNAL_ROOT}/rel_s/metrics.json"}
+    assert plan.dvc_addresses_writing(params, written) == [  # in dvc.yaml's order; a log or a stray file: none
+        "prepare_sod", f"predict_evaluate_rail@student-{seed}-{split}", "external@rel_s", "tables"]
+    assert plan.dvc_addresses_writing(params, set()) == []
+
+
+def test_dvc_addresses_follow_dvcs_naming_rules() -> None:
+    """DVC's names for the loops dvc.yaml uses: a foreach over a dict by key, over a list of scalars by value
+    (booleans lower case), over a list of dicts by index; a matrix joins its values with '-'."""
+    assert plan._dvc_iterations("${d}", None, {"d": {"a": 1, "b": 2}}) == [
+        ("a", {"key": "a", "item": 1}), ("b", {"key": "b", "item": 2})]
+    assert [name for name, _ in plan._dvc_iterations("${l}", None, {"l": [3, True]})] == ["3", "true"]
+    assert [name for name, _ in plan._dvc_iterations("${l}", None, {"l": [{"x": 1}, 2]})] == ["0", "1"]
+    matrix = {"run": "${m}", "seed": "${s}", "opt": [[1], "z"]}
+    params = {"m": {"kd_at": {"at": 1.0}}, "s": [0, 1]}
+    assert [name for name, _ in plan._dvc_iterations(None, matrix, params)] == [
+        "kd_at-0-opt0", "kd_at-0-z", "kd_at-1-opt0", "kd_at-1-z"]
+    assert plan._dvc_resolve("a/${s[1]}/${m.kd_at.at}", params) == "a/1/1.0"

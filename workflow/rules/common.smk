@@ -231,13 +231,16 @@ def _restore_mtimes(times: dict[str, int]) -> int:
 
 
 def _stages_written_since(times: dict[str, int], since_ns: int) -> list[str]:
-    """DVC stages (dvc.yaml addresses) with an output written since ``since_ns``, i.e. by this run."""
-    from dvc.repo import Repo
-
+    """The dvc.yaml stages (DVC addresses, `group@key`) with an output written since ``since_ns``, i.e. by
+    this run: the plan names every stage dvc.yaml defines for params.yaml's values, with its outputs
+    (plan.dvc_addresses), so nothing of DVC's internals is read."""
     fresh = {path for path, mtime_ns in times.items() if mtime_ns >= since_ns}
-    with Repo(".") as repo:
-        return [stage.addressing for stage in repo.index.stages
-                if any(plan.under(path, out.def_path) for out in stage.outs for path in fresh)]
+    try:
+        return plan.dvc_addresses_writing(RUN_PARAMS, fresh)
+    except (KeyError, IndexError, TypeError) as err:  # params.yaml lacks what a dvc.yaml group reads: so would DVC
+        print(f"snakemake: not recording with DVC: dvc.yaml's stages do not resolve on params.yaml ({err!r})",
+              file=sys.stderr)
+        return []
 
 
 def record_with_dvc() -> None:
@@ -252,6 +255,7 @@ def record_with_dvc() -> None:
     stages = _stages_written_since(times, RUN_STARTED_NS)
     if not stages:
         return
+    # stage addresses, not output paths: one `dvc commit` writes dvc.lock once for all of them
     if subprocess.run(["dvc", "commit", "--force", "--quiet", *stages]).returncode != 0:
         print("snakemake: `dvc commit` failed; run it by hand so that `dvc status` is clean", file=sys.stderr)
     if _restore_mtimes(times):

@@ -10,6 +10,7 @@ strings; each front end fills the fields its own way (Snakemake: ``{wildcards.tr
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -398,6 +399,79 @@ def dvc_groups() -> dict[str, tuple[str, dict, Any, Any]]:
     groups["external"] = ("external", dict(name="${key}", track="${item.track}"), "${external}", None)
     groups.update({name: (name, {}, None, None) for name in REPORT_STAGES})
     return groups
+
+
+# ---- the dvc.yaml stages of the params DVC reads, by address: what `dvc commit` takes after a Snakemake run ----
+_DVC_EXPR = re.compile(r"\$\{\s*([^}]+?)\s*\}")  # ${tracks.rail.dataset}, ${item.seed}, ${seeds[0]}
+
+
+def _dvc_str(value: Any) -> str:
+    """A value as DVC writes it into a name or a path (dvc.parsing's to_str): booleans lower case."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _dvc_value(expr: str, context: dict) -> Any:
+    """The value of one ``${...}`` expression (dotted keys, ``[i]`` indices) in ``context``."""
+    value: Any = context
+    for part in re.findall(r"[^.\[\]]+", expr):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def _dvc_resolve(template: Any, context: dict) -> Any:
+    """``template`` with its ``${...}`` filled from ``context``; a template that is one expression keeps
+    the value's type (a list, a dict), as DVC's interpolation does."""
+    if not isinstance(template, str):
+        return template
+    whole = _DVC_EXPR.fullmatch(template)
+    if whole:
+        return _dvc_value(whole.group(1), context)
+    return _DVC_EXPR.sub(lambda m: _dvc_str(_dvc_value(m.group(1), context)), template)
+
+
+def _dvc_iterations(foreach: Any, matrix: Any, params: dict) -> list[tuple[str, dict]]:
+    """(name suffix, loop variables) of each stage a group generates, named as DVC names them: a foreach over
+    a dict by its keys, over a list of scalars by the values, over a list of dicts or lists by the indices; a
+    matrix by its values joined with "-" (a dict or list value by ``<axis><index>``), axes in order."""
+    if foreach is not None:
+        items = _dvc_resolve(foreach, params)
+        if isinstance(items, dict):
+            return [(_dvc_str(k), {"key": k, "item": v}) for k, v in items.items()]
+        composite = any(isinstance(v, (dict, list)) for v in items)  # (a list has no ${key} in DVC)
+        return [(_dvc_str(i if composite else v), {"item": v}) for i, v in enumerate(items)]
+    if matrix is None:
+        return [("", {})]
+    axes = {axis: list(enumerate(_dvc_resolve(values, params))) for axis, values in matrix.items()}
+    return [("-".join(f"{axis}{i}" if isinstance(v, (dict, list)) else _dvc_str(v)
+                      for axis, (i, v) in zip(axes, combo)), {"item": {a: v for a, (_, v) in zip(axes, combo)}})
+            for combo in itertools.product(*axes.values())]
+
+
+def dvc_addresses(params: dict) -> dict[str, list[str]]:
+    """Every stage that dvc.yaml (dvc_groups) defines for ``params`` (params.yaml's values, which DVC reads),
+    by its DVC address (``group``, ``group@key``, ``group@a-b-c``), with its output paths (outs, metrics and
+    plot data), in DAG order. A params key a group loops over or names that is missing: KeyError."""
+    stages: dict[str, list[str]] = {}
+    for group, (name, fields, foreach, matrix) in dvc_groups().items():
+        outs = [path for path, _ in output_paths(STAGES[name], **fields)]  # in DVC syntax, as in dvc.yaml
+        for suffix, loop in _dvc_iterations(foreach, matrix, params):
+            context = {**params, **loop}
+            stages[f"{group}@{suffix}" if suffix else group] = [_dvc_resolve(path, context) for path in outs]
+    return stages
+
+
+def dvc_addresses_writing(params: dict, written: set[str]) -> list[str]:
+    """The DVC addresses (``dvc_addresses``) of the stages with an output that is a path of ``written`` or a
+    folder holding one: the stages a run wrote, in DAG order."""
+    stages = dvc_addresses(params)
+    owner = {out: address for address, outs in stages.items() for out in outs}
+    found = set()
+    for path in written:  # the path, then each folder above it (thousands of maps: no scan of every out)
+        while path:
+            if path in owner:
+                found.add(owner[path])
+            path = path.rpartition("/")[0]
+    return [address for address in stages if address in found]
 
 
 def fill(template: str, **fields: Any) -> str:
