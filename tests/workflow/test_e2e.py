@@ -247,18 +247,6 @@ def test_both_front_ends_idle_after_snakemake(smoke_run):
 
 # ---- what a preset or a code edit reruns (issue 23), each case in a scratch copy of the finished run ------------
 
-def _scratch(repo: Path, dest: Path) -> Path:
-    """A copy of the finished smoke run for one case, times kept. The big files of data/, results/ and DVC's
-    cache are hard-linked, not copied: nothing here writes one in place (a job replaces its outputs)."""
-    def copy(src: str, dst: str) -> None:
-        if os.path.getsize(src) > 1 << 20 and Path(src).relative_to(repo).parts[0] in ("data", "results", ".dvc"):
-            os.link(src, dst)
-        else:
-            shutil.copy2(src, dst)
-
-    return Path(shutil.copytree(repo, dest, symlinks=True, copy_function=copy))
-
-
 def _planned_jobs(repo: Path, extra: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
     """(rule, wildcards) of every job `snakemake -n` would run now."""
     out = run([SNAKEMAKE, "-n", "--cores", "1", *extra], repo, timeout=120).stdout
@@ -272,12 +260,12 @@ def _planned_jobs(repo: Path, extra: tuple[str, ...] = ()) -> list[tuple[str, di
     return [job for job in jobs if job[0] != "all"]
 
 
-def test_presets_rerun_only_the_jobs_reading_their_values(snake_repo, tmp_path):
+def test_presets_rerun_only_the_jobs_reading_their_values(smoke_run, tmp_path):
     """A preset changes no command (every job reads results/params.yaml): one that adds a KD method plans
     its trainings and what reads them, nothing of the finished run; one that changes a value only the tables
     read plans the tables and the page. DVC runs the same preset as an experiment (`aclnet params --dvc-set`
     -> `dvc exp run -S`), with no hand merge: the tables and the page only."""
-    repo = _scratch(snake_repo[0], tmp_path / "repo")
+    repo = copy_run(smoke_run, tmp_path / "repo")
     (repo / "config/more-kd.yaml").write_text("kd_methods:\n  kd_at_half: {at: 0.5}\n")
     jobs = _planned_jobs(repo, ("--configfile", "config/more-kd.yaml"))
     assert {rule for rule, _ in jobs} == {"train_kd_method", "predict_evaluate", "tables", "figures", "page"}, jobs
@@ -296,13 +284,13 @@ def test_presets_rerun_only_the_jobs_reading_their_values(snake_repo, tmp_path):
     assert yaml.safe_load((repo / "params.yaml").read_text())["tables"]["decimals"] == 2
 
 
-def test_code_edits_rerun_the_jobs_running_the_module(snake_repo, tmp_path):
+def test_code_edits_rerun_the_jobs_running_the_module(smoke_run, tmp_path):
     """Code deps per job, module by module: an edit to cld.py plans the distilled students (ACLNet-S*: its
     terms) and what reads them in Snakemake; DVC, whose one KD-method stage definition lists every loss
     module, sees the KD trainings, never prepare, the teachers, the plain students, complexity or latency. An
     edit to synthetic_rail.py touches nothing on the SOD track. The old text back (a newer time, the same
     content) leaves both idle: they compare contents."""
-    repo = _scratch(snake_repo[0], tmp_path / "repo")
+    repo = copy_run(smoke_run, tmp_path / "repo")
     cld = repo / "src/aclnet_kd/losses/cld.py"
     original = cld.read_text()
     cld.write_text(original + "\n_EDITED = True\n")
