@@ -18,8 +18,8 @@ from typing import Any, Callable
 from aclnet_kd.config import lookup
 from aclnet_kd.constants import MEASURE_SIZE, ROLES  # noqa: F401  (ROLES: params `models.<role>`, re-export)
 from aclnet_kd.workflow.runs import (
-    ABLATIONS, EXTERNAL, FIXED, KD_METHODS, KINDS, PAPER_RUNS, SEEDED_RUNS, TEACHER, RunKind, configured_runs,
-    trained_runs,
+    ABLATIONS, EXTERNAL, FIXED, KD_METHODS, KINDS, PAPER_RUNS, RELEASE_RUN, SEEDED_RUNS, TEACHER, RunKind,
+    configured_runs, trained_runs,
 )
 
 PARAMS_FILE = "params.yaml"  # what DVC's commands read; a DVC experiment sets a preset's values in it (-S)
@@ -255,9 +255,9 @@ def _generator(params: dict, fields: dict) -> list[str]:
 # stage -> the modules one of its jobs loads by name, from the params and the job's fields
 LOADS: dict[str, Callable[[dict, dict], list[str]]] = {
     "prepare": _generator,
-    "train_student_kd": lambda params, fields: _loss_modules(params["kd"]["weights"]),
-    "train_ablation": _ablation_losses,
-    "train_kd_method": _kd_method_losses,
+    RELEASE_RUN.stage: lambda params, fields: _loss_modules(params["kd"]["weights"]),
+    ABLATIONS.stage: _ablation_losses,
+    KD_METHODS.stage: _kd_method_losses,
 }
 
 
