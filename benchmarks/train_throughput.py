@@ -9,8 +9,8 @@ For each step kind (teacher step, plain student step, distillation step) this pr
   FLOP/s that this run measures with a large matmul in the same precision.
 
 Targets (issue 4): ratio >= 1.8 for every step on 2 CPU cores, and >= 50% of the measured peak.
-A step is the training loop's own `aclnet_kd.train.loop.train_step` on parts built by the loop's
-`build_training` / `step_parts` from the params (recipe, losses, scaler, clipping, compile); the baseline
+A step is the training loop's own `aclnet_kd.train.training.train_step` on the `Training` built by the
+loop's `build_training` from the params (recipe, losses, scaler, clipping, compile); the baseline
 mode only swaps in the release's per-parameter Adam.
 
     python benchmarks/train_throughput.py                      # all three, 256 px, batch 4 (~5-10 min, 2 cores)
@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from aclnet_kd.config import deep_merge, load_params
 from aclnet_kd.models import build_model
 from aclnet_kd.train.distributed import DistInfo, resolve_device
-from aclnet_kd.train.loop import build_training, prepare_teacher, step_parts, train_step
+from aclnet_kd.train.training import build_training, prepare_teacher, train_step
 from aclnet_kd.train.precision import check_precision
 from aclnet_kd.train.recipe import resolve_recipe
 
@@ -40,9 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def make_step(kind: str, params: dict, size: int, batch: int, device: torch.device):
-    """A random batch and, per mode, the training loop's own parts (``loop.build_training`` +
-    ``loop.step_parts``) for one step kind; returns ``run(precision, channels_last, compile, ours)``, which
-    runs ``loop.train_step``. The baseline mode swaps in the release's optimizer (per-parameter Adam)."""
+    """A random batch and, per mode, the training loop's own :class:`Training` (``build_training``) for one
+    step kind; returns ``run(precision, channels_last, compile, ours)``, which runs ``train_step``. The baseline mode swaps in the release's optimizer (per-parameter Adam)."""
     role, kd = ("teacher" if kind == "teacher" else "student"), kind == "kd"
     info = DistInfo(rank=0, local_rank=0, world_size=1, device=device)
     no_weights = {"models": {r: {"pretrained": None} for r in ("teacher", "student")}}
@@ -58,31 +57,30 @@ def make_step(kind: str, params: dict, size: int, batch: int, device: torch.devi
             "gt": (torch.rand(batch, 1, size, size, generator=generator) > 0.8).float().to(device)}
     built: dict = {}
 
-    def parts_for(precision: str, channels_last: bool, compile_model: bool, ours: bool):
+    def training_for(precision: str, channels_last: bool, compile_model: bool, ours: bool):
         key = (precision, channels_last, compile_model, ours)
         if key not in built:
             edit = {"train": {"precision": precision, "channels_last": channels_last, "compile": compile_model,
                               "device": device.type, "image_size": size, "batch_size": batch}}
             recipe = resolve_recipe(deep_merge(params, edit), role, kd=kd)
             training = build_training(recipe, info, teacher=teacher)
-            parts = step_parts(training, recipe, info)
             if not ours:  # the release's optimizer: the default per-parameter loop (same update rule)
-                parts.optimizer = torch.optim.Adam(training.model.parameters(), lr=recipe.lr,
-                                                   weight_decay=recipe.weight_decay, foreach=False)
-            built[key] = (training, parts)
+                training.optimizer = torch.optim.Adam(training.model.parameters(), lr=recipe.lr,
+                                                      weight_decay=recipe.weight_decay, foreach=False)
+            built[key] = training
         return built[key]
 
     def run(precision: str, channels_last: bool, compile_model: bool = False, ours: bool = False) -> None:
         if teacher is not None:
             teacher.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        train_step(parts_for(precision, channels_last, compile_model, ours)[1], data)
+        train_step(training_for(precision, channels_last, compile_model, ours), data)
 
     def count_flops() -> int:
         """Model FLOPs of one step: 3 x the forward of what is trained (forward + backward, the usual
         convention) + 1 x the teacher's no-grad forward. Forwards are counted with FlopCounterMode (conv,
         linear, matmul, attention); its conv-backward formula overcounts grouped (depthwise) convolutions,
         so backward passes are not counted directly."""
-        training, _ = parts_for("fp32", False, False, False)
+        training = training_for("fp32", False, False, False)
         model, rgb, depth = training.model, data["rgb"], data["depth"]
         teacher_out, teacher_flops = None, 0
         with torch.no_grad():

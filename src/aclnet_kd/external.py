@@ -21,7 +21,6 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from aclnet_kd.errors import AclnetError
 
 ROW_FILE = "row.json"  # results/external/<name>/row.json: what the row is, and how it was measured
 MAPS_SUBDIR = "maps"  # results/external/<name>/maps/<split>/: the maps a checkpoint entry made

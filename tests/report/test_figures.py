@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
 
 from aclnet_kd.cli import main as aclnet
 from record_helper import run_record_json

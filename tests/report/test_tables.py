@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from aclnet_kd.cli import main as aclnet
 from aclnet_kd.report.reported import REPORTED_CSV, load_reported

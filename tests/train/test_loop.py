@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 
 import pytest
 import torch
 
 import aclnet_kd.train.loop as loop
+import aclnet_kd.train.training as training_module
 from aclnet_kd.checkpoint import safe_load
 from aclnet_kd.cli import main as aclnet_main
 from aclnet_kd.config import deep_merge
@@ -38,7 +40,7 @@ def test_overfit_drives_label_loss_down(params, tiny_data, tmp_path):
 def kd_run(base_params, tiny_data, teacher_ckpt, tmp_path_factory):
     """One distillation epoch (8 images, batch 4: two optimizer steps), non-default switches, teacher spied on."""
     spied = {}
-    original, build = loop.load_teacher, loop.build_training
+    original, build = training_module.load_teacher, loop.build_training
 
     def spy(*args, **kwargs):
         spied["teacher"] = original(*args, **kwargs)
@@ -51,11 +53,11 @@ def kd_run(base_params, tiny_data, teacher_ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("kd") / "run"
     recipe = resolve_recipe(deep_merge(base_params, {"kd": {"train_kd_modules": True, "atd_teacher_fix": True}}),
                             role="student", kd=True, kd_weights_override={"mgmd": 0.5})
-    loop.load_teacher, loop.build_training = spy, spy_training
+    training_module.load_teacher, loop.build_training = spy, spy_training
     try:
         record = train(recipe, tiny_data, out, teacher_checkpoint=teacher_ckpt)
     finally:
-        loop.load_teacher, loop.build_training = original, build
+        training_module.load_teacher, loop.build_training = original, build
     return {"record": record, "out": out, "teacher": spied["teacher"], "training": spied["training"]}
 
 
@@ -170,6 +172,22 @@ def test_finished_run_is_a_noop_and_settings_are_guarded(params, tiny_data, tmp_
     assert f"is already finished (epoch {first['epochs']}); nothing to do" in capsys.readouterr().out
     with pytest.raises(AclnetError, match=r"different settings \(recipe\.lr\)"):
         train(_recipe(params, {"train": {"lr": 5.0e-4}}, role="student"), tiny_data, out)
+
+
+def test_a_restarted_run_appends_to_its_own_train_log_not_a_hardlinked_cache_copy(params, tiny_data, tmp_path):
+    """With DVC's hardlink cache, train.log shares its bytes with the cache: a restarted run (the workflow's
+    --restart-finished after a change) appends to a copy of its own, and the cache's bytes stay as committed."""
+    recipe = _recipe(params, {"train": {"epochs": 1}}, role="student")
+    out = tmp_path / "run"
+    train(recipe, tiny_data, out)
+    cached = tmp_path / "cache_entry"
+    os.link(out / "train.log", cached)
+    committed = cached.read_bytes()
+    (out / "last.pt").unlink()  # what --restart-finished does
+    train(recipe, tiny_data, out)
+    log = (out / "train.log").read_bytes()
+    assert cached.read_bytes() == committed and (out / "train.log").stat().st_nlink == 1
+    assert log.startswith(committed) and log.count(b"finished: selected epoch") == 2
 
 
 def test_cli_bad_params_exit_2_without_output(params, tiny_data, tmp_path, capsys):

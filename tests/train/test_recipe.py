@@ -133,7 +133,7 @@ def test_paper_preset_sod_track_follows_the_release_config(repo_root):
 def test_grad_clip_clamps_each_gradient_value():
     import torch
 
-    from aclnet_kd.train.loop import clip_gradients
+    from aclnet_kd.train.training import clip_gradients
 
     weight = torch.nn.Parameter(torch.zeros(3))
     optimizer = torch.optim.Adam([weight])

@@ -78,6 +78,7 @@ from torch import nn
 import aclnet_kd.models as models
 from aclnet_kd.losses import mgmd
 from aclnet_kd.models import loading
+from aclnet_kd.train import training
 
 _build_model = models.build_model
 
@@ -102,6 +103,7 @@ def mgmd_branches_without_batchnorm(channels, g):
 
 def patch():
     models.build_model = build_without_batch_coupling
+    training.build_model = build_without_batch_coupling  # the trainer builds through it
     loading.build_model = build_without_batch_coupling  # best.pt read back (operating point) builds through it
     mgmd.MGMD._branches = staticmethod(mgmd_branches_without_batchnorm)
 
@@ -168,6 +170,7 @@ def test_ddp_two_cpu_processes_match_single_process(params, tiny_data, teacher_c
     spec.loader.exec_module(module)
     monkeypatch.setattr("aclnet_kd.models.build_model", module.build_without_batch_coupling)
     monkeypatch.setattr("aclnet_kd.models.loading.build_model", module.build_without_batch_coupling)
+    monkeypatch.setattr("aclnet_kd.train.training.build_model", module.build_without_batch_coupling)
     monkeypatch.setattr("aclnet_kd.losses.mgmd.MGMD._branches", staticmethod(module.mgmd_branches_without_batchnorm))
 
     params = deep_merge(params, {"train": {"epochs": 1, "batch_size": 8, "label_bce": "batch_sum",

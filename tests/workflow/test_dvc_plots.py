@@ -10,7 +10,7 @@ import yaml
 
 from conftest import BIN_DIR, REPO_ROOT
 
-from aclnet_kd.workflow import dvc_yaml, plan
+from aclnet_kd.workflow import plan
 
 PARAMS = {"seeds": [0, 1], "ablations": {"kd_cld": "cld=1"}, "kd_methods": {},
           "train": {"val_split": "val"}, "tracks": {"rail": {"test_splits": ["test"]}}}

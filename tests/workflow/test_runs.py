@@ -44,6 +44,18 @@ def test_a_new_fixed_kind_is_one_entry():
         RunKind("x", "train_x", parts=("table9",))
 
 
+def test_a_new_configured_kind_takes_its_kd_option_from_the_table():
+    """A configured kind's command-line option, params read and job field come from its entry alone."""
+    kind = RunKind("kd_sweep", "train_kd_sweep", kd="kd_sweep", kd_option="--kd-weights {weights}",
+                   kd_reads="kd_sweep.{run}", entry_field="weights", configured=True)
+    stage = plan._train(kind)
+    assert "--kd on --teacher {teacher} --kd-weights {weights} --data" in stage.commands[0]
+    assert "kd_sweep.{run}" in stage.reads and "kd" in stage.reads
+    params = {**PARAMS, "kd_sweep": {"half": "cld=0.5"}}
+    assert plan._train_jobs(kind)(params)[0] == dict(track="rail", run="half", seed=3, weights="cld=0.5")
+    assert "--kd-method {run} --data" in plan.STAGES[runs.KD_METHODS.stage].commands[0]
+
+
 def _string_literals(path: Path) -> list[str]:
     tree = ast.parse(path.read_text())
     docstrings = {id(node.body[0].value) for node in ast.walk(tree)

@@ -41,7 +41,6 @@ import torch.nn.functional as F
 from aclnet_kd.errors import AclnetError
 from aclnet_kd.evaluate.numpy_io import PROTOCOLS, folder_array_batches
 from aclnet_kd.io import staged_dir
-from aclnet_kd.models.state_dict import ARCHS
 
 
 # ---------------------------------------------------------------------------------------------------

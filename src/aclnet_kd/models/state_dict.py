@@ -99,7 +99,7 @@ def likely_causes(keys: list[str], model: nn.Module, arch: str) -> list[str]:
     has_depth = any(key.startswith(DEPTH_STREAM) for key in keys)
     if has_depth and not model.is_rgbd:
         causes.append("the file has a depth backbone (depth.*): it is an RGB-D teacher (ACLNet-T) file given "
-                      f"as the student; use --arch teacher")
+                      "as the student; use --arch teacher")
     elif not has_depth and model.is_rgbd and any(key.startswith("rgb.") for key in keys):
         causes.append("the file has no depth backbone (depth.*): it is an RGB-only student (ACLNet-S) file "
                       "given as the teacher; use --arch student")

@@ -25,9 +25,7 @@ from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import read_json
 from aclnet_kd.losses.registry import RELEASE_TERMS, ablation_title
 from aclnet_kd.train.record import RunRecord
-from aclnet_kd.workflow.plan import (  # noqa: F401  (PAPER_TABLES: re-export)
-    EVAL_ROOT, PAPER_TABLES, RUN_SUBDIR, SEED_DIR, TRAIN_ROOT,
-)
+from aclnet_kd.workflow.plan import EVAL_ROOT, RUN_SUBDIR, SEED_DIR, TRAIN_ROOT
 from aclnet_kd.workflow.runs import ABLATION, ABLATIONS, FIXED, SEEDED_RUNS, configured_runs, losses_title
 
 # The KD-loss ablation table's rows, in table order (workflow/runs.py): the fixed runs without KD terms first

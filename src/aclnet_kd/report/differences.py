@@ -23,7 +23,6 @@ from aclnet_kd.report.stats import (
     paired_difference,
 )
 from aclnet_kd.train.convergence import FRACTION, TOL
-from aclnet_kd.workflow.plan import DIFFERENCES  # noqa: F401  (the file stem: re-export)
 from aclnet_kd.workflow.runs import COMPARISONS, LABELS
 
 DIFFERENCE_COLUMNS = ["track", "comparison", "split", "metric", "n", "seeds", "mean", "ci_low", "ci_high",

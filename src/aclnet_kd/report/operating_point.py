@@ -14,7 +14,6 @@ import pandas as pd
 
 from aclnet_kd.report.collect import RunResults, TrackSettings
 from aclnet_kd.report.formatting import fmt, fmt_mean_std, markdown_table
-from aclnet_kd.workflow.plan import OPERATING_POINT as STEM  # noqa: F401 (the file stem, declared in the plan)
 from aclnet_kd.workflow.runs import LABELS
 COLUMNS = {"op_threshold": "threshold", "op_IoU": "IoU", "op_Dice": "Dice", "op_precision": "precision",
            "op_recall": "recall", "op_detection_rate": "defects found"}

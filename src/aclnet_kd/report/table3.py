@@ -26,7 +26,7 @@ import pandas as pd
 
 from aclnet_kd.losses.registry import KD_TERMS, LABEL, REGISTRY
 from aclnet_kd.report.provenance_note import code_note
-from aclnet_kd.report.collect import PAPER_TABLES, RunResults, TrackSettings, collect_track, track_settings
+from aclnet_kd.report.collect import RunResults, TrackSettings, collect_track, track_settings
 from aclnet_kd.report.reported import load_reported
 from aclnet_kd.report.stats import NO_CLAIM, PairedDifference, claim_verdict, paired_difference
 from aclnet_kd.report.differences import (
@@ -38,11 +38,11 @@ from aclnet_kd.report.differences import (
 )
 from aclnet_kd.report.formatting import HEADINGS, fmt, fmt_interval, fmt_mean_std, fmt_signed, markdown_table
 from aclnet_kd.train.recipe import parse_kd_weights
+from aclnet_kd.workflow.plan import PAPER_TABLES
 from aclnet_kd.workflow.runs import (
     ABLATIONS, BASELINE as BASELINE_KIND, DISTILLATION, KD_METHODS, RELEASE_RUN as RELEASE_KIND, configured_runs,
     losses_title, terms_title,
 )
-from aclnet_kd.workflow.plan import KD_METHODS_TABLE as STEM  # noqa: F401 (the file stem, declared in the plan)
 
 BASELINE = BASELINE_KIND.name  # no KD: the label loss only (ACLNet-S)
 BASELINE_LABEL = f"no KD: {losses_title(BASELINE_KIND)} ({BASELINE_KIND.label})"

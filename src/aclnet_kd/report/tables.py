@@ -25,7 +25,6 @@ from aclnet_kd.errors import AclnetError
 from aclnet_kd.io import atomic_write_texts
 from aclnet_kd.report.collect import (
     ABLATION_RUNS,
-    PAPER_TABLES,
     RunResults,
     TrackSettings,
     ablation_runs,
@@ -38,11 +37,9 @@ from aclnet_kd.report.collect import (
 from aclnet_kd.report import external_rows
 from aclnet_kd.report.provenance_note import code_note
 from aclnet_kd.report.formatting import HEADINGS, fmt, fmt_mean_std, fmt_signed, markdown_table
-from aclnet_kd.workflow.plan import ABLATION_TABLE, COMPLEXITY_DIR, LATENCY_DIR, TABLES_DIR, fill
 from aclnet_kd.report.differences import (
     DAGGER,
     DIFFERENCE_COLUMNS,
-    DIFFERENCES,
     NOT_CONVERGED_NOTE,
     RULE_NOTE,
     TABLE_METRICS,
@@ -53,11 +50,15 @@ from aclnet_kd.report.differences import (
     unconverged_seeds,
     verdict_text,
 )
-from aclnet_kd.report.operating_point import STEM as OP_STEM, operating_point_table
+from aclnet_kd.report.operating_point import operating_point_table
 from aclnet_kd.report.rendering import blocks_latex, parse_markdown
 from aclnet_kd.report.reported import load_reported
-from aclnet_kd.report.table3 import STEM as TABLE3_STEM, kd_methods_table
-from aclnet_kd.workflow.plan import LATEX_TABLES
+from aclnet_kd.report.table3 import kd_methods_table
+from aclnet_kd.workflow.plan import (
+    ABLATION_TABLE, COMPLEXITY_DIR, DIFFERENCES, KD_METHODS_TABLE, LATENCY_DIR, LATEX_TABLES, PAPER_TABLES, TABLES_DIR,
+    fill,
+)
+from aclnet_kd.workflow.plan import OPERATING_POINT as OPERATING_POINT_TABLE  # the stem (runs has the part)
 from aclnet_kd.workflow.runs import (
     BASELINE, LABELS, MODELS, OPERATING_POINT, PAPER_RUNS, RELEASE_RUN, TEACHER, part_runs,
 )
@@ -375,11 +376,11 @@ def build_tables(params: dict, train_root: Path | None, eval_root: Path, complex
     if any(stem in out for stem, _ in PAPER_TABLES.values()):
         out[DIFFERENCES] = (pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS),
                             differences_markdown(rows, decimals, synthetic))
-        out[OP_STEM] = operating_point_table(op_tracks, decimals)
+        out[OPERATING_POINT_TABLE] = operating_point_table(op_tracks, decimals)
     if params.get("kd_methods"):  # Table III (plan.table_stems declares it exactly then)
         table3 = kd_methods_table(params, train_root, eval_root, decimals)
         if table3 is not None:
-            out[TABLE3_STEM] = table3
+            out[KD_METHODS_TABLE] = table3
     return out
 
 

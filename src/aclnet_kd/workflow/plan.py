@@ -155,21 +155,15 @@ _TRAIN = ("{launcher} train --role %s --kd %s --data {data} --out {out} {params}
 _TRAIN_READS = ("train", "models.%s", "tracks.{track}.train", "operating_point")  # + compute.launcher (a value)
 
 
-# A configured kind's KD terms on the command line: kind.kd -> (option, params key it reads, the job field that
-# holds the run's params entry).
-_KD_OPTIONS = {ABLATIONS.kd: ("--kd-weights {weights}", "", "weights"),
-               KD_METHODS.kd: ("--kd-method {run}", KD_METHODS.name + ".{run}", "")}
-
-
 def _train(kind: RunKind) -> Stage:
     """The training stage of a kind of run (the run table's role and KD terms)."""
     command = _TRAIN % (kind.role, "on" if kind.kd else "off")
     reads = tuple(key % kind.role if "%" in key else key for key in _TRAIN_READS)
     inputs: tuple[str, ...] = ("{data}",)
     if kind.kd:  # only distilled students read `kd`: KD settings never invalidate the other runs
-        option, read, _ = _KD_OPTIONS.get(kind.kd, ("", "", ""))
-        command = command.replace(" --data ", f" {' '.join(filter(None, ('--teacher {teacher}', option)))} --data ")
-        reads += tuple(filter(None, (read, "kd")))
+        options = " ".join(filter(None, ("--teacher {teacher}", kind.kd_option)))
+        command = command.replace(" --data ", f" {options} --data ")
+        reads += tuple(filter(None, (kind.kd_reads, "kd")))
         inputs += ("{teacher}",)
     return Stage(kind.stage, (command,), reads, ("train",), TRAIN_DIR, TRAIN_OUTPUTS, _LAUNCHER, inputs,
                  log_group="train")
@@ -261,25 +255,44 @@ LOADS: dict[str, Callable[[dict, dict], list[str]]] = {
 }
 
 
+def _generators() -> list[str]:
+    from aclnet_kd.constants import SYNTHETIC_GENERATORS
+
+    return list(SYNTHETIC_GENERATORS.values())
+
+
+def _loss_builders() -> list[str]:
+    from aclnet_kd.losses.registry import TERMS
+
+    return [term.builder for term in TERMS]
+
+
+# stage -> every module spec one of its jobs may load by name, whatever the params
+LOADABLE: dict[str, Callable[[], list[str]]] = {
+    "prepare": _generators,
+    RELEASE_RUN.stage: _loss_builders,
+    ABLATIONS.stage: _loss_builders,
+    KD_METHODS.stage: _loss_builders,
+}
+
+
 def loadable(stage: Stage) -> list[str]:
     """Every module a job of ``stage`` may load by name, whatever the params (DVC's stage groups over params
     values, whose deps are fixed before it reads them)."""
-    from aclnet_kd.constants import SYNTHETIC_GENERATORS
-    from aclnet_kd.losses.registry import TERMS
-
-    if stage.name not in LOADS:
-        return []
-    specs = SYNTHETIC_GENERATORS.values() if stage.name == "prepare" else [term.builder for term in TERMS]
-    return sorted({_module(spec) for spec in specs})
+    return sorted({_module(spec) for spec in LOADABLE[stage.name]()}) if stage.name in LOADABLE else []
 
 
 def dvc_loads(group: str, stage: Stage, params: dict) -> list[str]:
-    """What the jobs of a dvc.yaml stage group load by name. A ``prepare_<track>`` group: its track's
-    generator, for the source ``params`` (params.yaml at render time) names: a changed source needs a new
-    render, which `aclnet dvc-yaml --check` asks for. Any other group: every module its stage may load, since
-    DVC fixes a group's deps before it reads the params values (weights, run names) that pick them."""
-    if stage.name == "prepare":
-        return LOADS["prepare"](params, {"dataset": params["tracks"][group.removeprefix("prepare_")]["dataset"]})
+    """What the jobs of a dvc.yaml stage group load by name. A group of one job (no foreach or matrix, e.g.
+    ``prepare_<track>``): what that job loads, its fields read from ``params`` (params.yaml at render time),
+    so a changed dataset source needs a new render, which `aclnet dvc-yaml --check` asks for. A foreach or
+    matrix group: every module its stage may load, since DVC fixes a group's deps before it reads the params
+    values (weights, run names) that pick them."""
+    _, fields, foreach, matrix = dvc_groups()[group]
+    if stage.name not in LOADS:
+        return []
+    if foreach is None and matrix is None:
+        return LOADS[stage.name](params, {key: _dvc_resolve(value, params) for key, value in fields.items()})
     return loadable(stage)
 
 
@@ -321,8 +334,8 @@ def external(params: dict) -> dict[str, dict]:
 
 def _train_jobs(kind: RunKind) -> Callable[[dict], list[dict]]:
     """The jobs of a kind's training stage: per track, run and seed (a configured run's entry as the field
-    ``_KD_OPTIONS`` names, e.g. an ablation's --kd-weights)."""
-    field = _KD_OPTIONS.get(kind.kd, ("", "", ""))[2]
+    run table's ``entry_field`` names, e.g. an ablation's --kd-weights)."""
+    field = kind.entry_field
 
     def jobs(params: dict) -> list[dict]:
         seeds = params["seeds"] if kind.all_seeds else params["seeds"][:1]

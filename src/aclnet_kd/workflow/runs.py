@@ -43,6 +43,11 @@ class RunKind:
     short: str = ""  # its name in a comparison ("S*" in "S* − S")
     colour: str = ""  # its line colour in the figures
     kd: str = NO_KD  # NO_KD, RELEASE, or the params section holding each run's KD terms
+    # A configured kind's KD terms on `aclnet train`'s command line: the option, the params key it reads
+    # (a job's `params:`), and the job field carrying the run's params entry into the option ("" if none).
+    kd_option: str = ""
+    kd_reads: str = ""
+    entry_field: str = ""
     all_seeds: bool = True  # once per params seed (False: seeds[0] only)
     parts: tuple[str, ...] = ()
     configured: bool = False  # one run per key of params <name>
@@ -69,10 +74,11 @@ STUDENT = RunKind("student", "train_student", label="ACLNet-S", short="S", colou
 STUDENT_KD = RunKind("student_kd", "train_student_kd", label="ACLNet-S*", short="S*", colour="tab:green",
                      kd=RELEASE, parts=(PAPER, ABLATION, TABLE3, OPERATING_POINT))
 # --kd-weights per run (params ablations), at seeds[0]
-ABLATIONS = RunKind("ablations", "train_ablation", kd="ablations", all_seeds=False, configured=True,
-                    parts=(ABLATION, TABLE3, OPERATING_POINT))
+ABLATIONS = RunKind("ablations", "train_ablation", kd="ablations", kd_option="--kd-weights {weights}",
+                    entry_field="weights", all_seeds=False, configured=True, parts=(ABLATION, TABLE3, OPERATING_POINT))
 # --kd-method per run (params kd_methods: its loss weights), at every seed
-KD_METHODS = RunKind("kd_methods", "train_kd_method", kd="kd_methods", configured=True, parts=(TABLE3,))
+KD_METHODS = RunKind("kd_methods", "train_kd_method", kd="kd_methods", kd_option="--kd-method {run}",
+                     kd_reads="kd_methods.{run}", configured=True, parts=(TABLE3,))
 # rows readers bring (released weights or maps), measured by `aclnet external` beside the paper's rows
 EXTERNAL = RunKind("external", "external", role="", model="", configured=True, parts=(PAPER,))
 
