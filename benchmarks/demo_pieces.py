@@ -5,7 +5,9 @@
    the bytes written. Twice: last.pt at every epoch end (`checkpoint_every_s: 0`, the policy before issue 24)
    and with params.yaml's `train.checkpoint_every_s`. The ratios compare the two.
 2. **One predict+evaluate job**: the plan's two `aclnet` commands, each its own process as in the workflow,
-   and the start-up of one such process (python, torch and the package imported, nothing run).
+   and the start-up of one such process (python, torch and the package imported, nothing run). Then four
+   such jobs packed two ways on 2 cores: one after another at `evaluate.workers: 2` (the job's threads), and
+   two side by side at `workers: 1` (params.yaml's demo value).
 3. **The report and the job seconds** of a finished run folder (`--run-dir`, e.g. a clone after `make run`):
    `snakemake --report` timed there, and the seconds of every job from its Snakemake benchmark files
    (results/benchmarks/), summed per kind of job, with the disk of results/, data/ and .dvc/cache.
@@ -27,7 +29,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PIECES = ("train", "validate", "checkpoint", "best_in_memory")
@@ -123,23 +127,45 @@ def timed_process(cmd: list[str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
-def time_predict_evaluate(params: dict, data: Path, run_dir: Path, out: Path) -> dict[str, float]:
-    """The plan's predict_evaluate job on the test split (its two commands, each a process)."""
+def job_commands(params: dict, data: Path, run_dir: Path, out: Path, **override: Any) -> list[list[str]]:
+    """The plan's predict_evaluate job on the test split: its two commands (``override``: values such as
+    ``workers``), each run as its own process."""
     from aclnet_kd.workflow import plan
 
     stage = plan.STAGES["predict_evaluate"]
-    values = {name: plan.get_key(params, key) for name, key in stage.values.items()}
+    values = {name: plan.get_key(params, key) for name, key in stage.values.items()} | override
     commands = plan.command(stage, **values, track="rail", run="student", seed=0, out=str(out / "eval"),
                             checkpoint=str(run_dir / "best.pt"),
                             data=str(data), split="test", pred=str(out / "maps"), record=str(run_dir / "run.json"))
+    return [[sys.executable, "-m", "aclnet_kd.cli", *shlex.split(cmd)[1:]] for cmd in commands]
+
+
+def time_predict_evaluate(params: dict, data: Path, run_dir: Path, out: Path) -> dict[str, float]:
+    """One predict_evaluate job, command by command, and each command's start-up."""
     seconds = {}
-    for cmd in commands:
-        argv = shlex.split(cmd)
-        seconds[argv[1]] = timed_process([sys.executable, "-m", "aclnet_kd.cli", *argv[1:]], REPO)
+    for argv in job_commands(params, data, run_dir, out):
+        seconds[argv[3]] = timed_process(argv, REPO)
     # each process's start-up: python and the modules its command imports before it reads a file
     for name, imports in STARTUP_IMPORTS.items():
         seconds[f"{name} start-up"] = timed_process([sys.executable, "-c", f"import {imports}"], REPO)
     return seconds
+
+
+def time_job_packing(params: dict, data: Path, run_dir: Path, out: Path, jobs: int = 4) -> tuple[float, float]:
+    """``jobs`` predict_evaluate jobs on 2 cores: one after another at ``evaluate.workers: 2`` (each job then
+    reserves both cores), and two side by side at ``workers: 1`` -> (seconds, seconds)."""
+    def run_jobs(workers: int, index: int) -> None:
+        for argv in job_commands(params, data, run_dir, out / f"w{workers}_{index}", workers=workers):
+            timed_process(argv, REPO)
+
+    started = time.perf_counter()
+    for index in range(jobs):
+        run_jobs(2, index)
+    serial = time.perf_counter() - started
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda index: run_jobs(1, index), range(jobs)))
+    return serial, time.perf_counter() - started
 
 
 def du(path: Path) -> int:
@@ -207,6 +233,9 @@ def main() -> None:
             print(f"  {name:<18} {seconds:6.1f} s  {100 * seconds / job:5.1f} % of the job")
         startup = pe["predict start-up"] + pe["evaluate start-up"]
         print(f"  start-up of its two processes: {startup:.1f} s, {100 * startup / job:.0f} % of the job")
+        serial, side_by_side = time_job_packing(params, data, tmp / f"run{every_s}", tmp / "packing")
+        print(f"  4 jobs: one after another at evaluate.workers 2: {serial:.1f} s; two side by side at workers 1: "
+              f"{side_by_side:.1f} s; ratio {serial / side_by_side:.2f}x")
         if args.run_dir:
             report_run_dir(args.run_dir.resolve(), tmp / "report.html")
         else:

@@ -248,9 +248,9 @@ def record_with_dvc() -> None:
     every output's time as it was: Snakemake decides what to rerun from them.
 
     Only the stages this run wrote: after `snakemake <one target>` the stages downstream of it are stale,
-    and DVC must keep saying so. With `cache.type = copy` (.dvc/config) DVC leaves workspace files alone,
-    but a link cache (a user's own config) replaces them with new, newer files, and Snakemake would then
-    rerun everything downstream; the times are put back either way."""
+    and DVC must keep saying so. A link cache (.dvc/config: reflink, else hardlink) can replace workspace
+    files with new, newer ones, and Snakemake would then rerun everything downstream; the times are put
+    back."""
     times = _mtimes(["data", "results"])
     stages = _stages_written_since(times, RUN_STARTED_NS)
     if not stages:
