@@ -36,9 +36,7 @@ class NonFiniteLossError(AclnetError):
 
 def prepare_teacher(teacher: torch.nn.Module, device: torch.device, channels_last: bool) -> torch.nn.Module:
     """Freeze a teacher: eval mode, no parameter requires grad, on ``device`` in the run's memory format."""
-    teacher.requires_grad_(False).eval()
-    teacher = teacher.to(device)
-    return teacher.to(memory_format=torch.channels_last) if channels_last else teacher
+    return _placed(teacher.requires_grad_(False).eval(), device, channels_last)
 
 
 def load_teacher(path: str | os.PathLike, device: torch.device, channels_last: bool) -> torch.nn.Module:
@@ -94,7 +92,8 @@ def build_training(recipe: Recipe, info: DistInfo, teacher_checkpoint: str | os.
     # Batch statistics over the global batch, as in a single-process run, for the model and (below) the KD
     # modules. torch's SyncBatchNorm runs on CUDA only: under gloo on CPU each rank normalises its own images.
     sync_bn = info.enabled and info.device.type == "cuda"
-    model = _placed(torch.nn.SyncBatchNorm.convert_sync_batchnorm(model) if sync_bn else model, recipe, info)
+    model = _placed(torch.nn.SyncBatchNorm.convert_sync_batchnorm(model) if sync_bn else model, info.device,
+                    recipe.channels_last)
     label_loss = LabelLoss(bce_reduction=recipe.label_bce, world_size=info.world_size)  # global-batch BCE sum
     kd_loss, kd_params = None, []
     if recipe.kd:
@@ -121,9 +120,10 @@ def build_training(recipe: Recipe, info: DistInfo, teacher_checkpoint: str | os.
                     step_model, step_kd_loss)
 
 
-def _placed(model: torch.nn.Module, recipe: Recipe, info: DistInfo) -> torch.nn.Module:
-    model = model.to(info.device)
-    return model.to(memory_format=torch.channels_last) if recipe.channels_last else model
+def _placed(module: torch.nn.Module, device: torch.device, channels_last: bool) -> torch.nn.Module:
+    """``module`` on ``device``, in the run's memory format."""
+    module = module.to(device)
+    return module.to(memory_format=torch.channels_last) if channels_last else module
 
 
 def _wrapped(model: torch.nn.Module, kd_loss: torch.nn.Module | None, kd_trained: bool, recipe: Recipe,

@@ -67,7 +67,7 @@ def dvc_stages(params: dict) -> dict[str, dict]:
     for group, (name, fields, foreach, matrix) in plan.dvc_groups().items():
         stage = plan.STAGES[name]
         body = dvc_stage(stage, fields, sources if name in plan.REPORT_STAGES else (),
-                         tuple(plan.dvc_loads(group, stage, params)))
+                         tuple(plan.dvc_loads(stage, fields, foreach, matrix, params)))
         if foreach is not None:
             out[group] = {"foreach": foreach, "do": body}
         else:

@@ -246,15 +246,6 @@ def _generator(params: dict, fields: dict) -> list[str]:
     return [_module(SYNTHETIC_GENERATORS[source])] if source in SYNTHETIC_GENERATORS else []
 
 
-# stage -> the modules one of its jobs loads by name, from the params and the job's fields
-LOADS: dict[str, Callable[[dict, dict], list[str]]] = {
-    "prepare": _generator,
-    RELEASE_RUN.stage: lambda params, fields: _loss_modules(params["kd"]["weights"]),
-    ABLATIONS.stage: _ablation_losses,
-    KD_METHODS.stage: _kd_method_losses,
-}
-
-
 def _generators() -> list[str]:
     from aclnet_kd.constants import SYNTHETIC_GENERATORS
 
@@ -267,32 +258,40 @@ def _loss_builders() -> list[str]:
     return [term.builder for term in TERMS]
 
 
-# stage -> every module spec one of its jobs may load by name, whatever the params
-LOADABLE: dict[str, Callable[[], list[str]]] = {
-    "prepare": _generators,
-    RELEASE_RUN.stage: _loss_builders,
-    ABLATIONS.stage: _loss_builders,
-    KD_METHODS.stage: _loss_builders,
+@dataclass(frozen=True)
+class Loads:
+    """What a stage's jobs load by name: ``job(params, fields)`` the modules of one job; ``possible()`` every
+    module spec one of them may load, whatever the params."""
+
+    job: Callable[[dict, dict], list[str]]
+    possible: Callable[[], list[str]]
+
+
+# stage -> what its jobs load by name
+LOADS: dict[str, Loads] = {
+    "prepare": Loads(_generator, _generators),
+    RELEASE_RUN.stage: Loads(lambda params, fields: _loss_modules(params["kd"]["weights"]), _loss_builders),
+    ABLATIONS.stage: Loads(_ablation_losses, _loss_builders),
+    KD_METHODS.stage: Loads(_kd_method_losses, _loss_builders),
 }
 
 
 def loadable(stage: Stage) -> list[str]:
     """Every module a job of ``stage`` may load by name, whatever the params (DVC's stage groups over params
     values, whose deps are fixed before it reads them)."""
-    return sorted({_module(spec) for spec in LOADABLE[stage.name]()}) if stage.name in LOADABLE else []
+    return sorted({_module(spec) for spec in LOADS[stage.name].possible()}) if stage.name in LOADS else []
 
 
-def dvc_loads(group: str, stage: Stage, params: dict) -> list[str]:
+def dvc_loads(stage: Stage, fields: dict, foreach: Any, matrix: Any, params: dict) -> list[str]:
     """What the jobs of a dvc.yaml stage group load by name. A group of one job (no foreach or matrix, e.g.
     ``prepare_<track>``): what that job loads, its fields read from ``params`` (params.yaml at render time),
     so a changed dataset source needs a new render, which `aclnet dvc-yaml --check` asks for. A foreach or
     matrix group: every module its stage may load, since DVC fixes a group's deps before it reads the params
-    values (weights, run names) that pick them."""
-    _, fields, foreach, matrix = dvc_groups()[group]
+    values (weights, run names) that pick them. ``fields``, ``foreach``, ``matrix``: the group's (dvc_groups)."""
     if stage.name not in LOADS:
         return []
     if foreach is None and matrix is None:
-        return LOADS[stage.name](params, {key: _dvc_resolve(value, params) for key, value in fields.items()})
+        return LOADS[stage.name].job(params, {key: _dvc_resolve(value, params) for key, value in fields.items()})
     return loadable(stage)
 
 
@@ -313,7 +312,7 @@ def _code_files(subcommands: tuple[str, ...], loaded: tuple[str, ...]) -> tuple[
 def job_code(stage: Stage, params: dict, **fields: Any) -> list[str]:
     """The source files one job of ``stage`` runs, for ``params``: its code dependencies."""
     loads = LOADS.get(stage.name)
-    return code_files(stage, tuple(loads(params, fields)) if loads else ())
+    return code_files(stage, tuple(loads.job(params, fields)) if loads else ())
 
 
 # ---- the jobs of each stage, for the params of one run (Snakemake) ----
