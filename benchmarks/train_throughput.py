@@ -39,7 +39,7 @@ STEP_KINDS = ("teacher", "student", "kd")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_step(kind: str, params: dict, size: int, batch: int, device: torch.device):
+def make_step(kind: str, params: dict, size: int, batch: int, device: torch.device, track: str | None = None):
     """A random batch and, per mode, the training loop's own :class:`Training` (``build_training``) for one
     step kind; returns ``run(precision, channels_last, compile, ours)``, which runs ``train_step``. The baseline mode swaps in the release's optimizer (per-parameter Adam)."""
     role, kd = ("teacher" if kind == "teacher" else "student"), kind == "kd"
@@ -60,9 +60,12 @@ def make_step(kind: str, params: dict, size: int, batch: int, device: torch.devi
     def training_for(precision: str, channels_last: bool, compile_model: bool, ours: bool):
         key = (precision, channels_last, compile_model, ours)
         if key not in built:
-            edit = {"train": {"precision": precision, "channels_last": channels_last, "compile": compile_model,
-                              "device": device.type, "image_size": size, "batch_size": batch}}
-            recipe = resolve_recipe(deep_merge(params, edit), role, kd=kd)
+            settings = {"precision": precision, "channels_last": channels_last, "compile": compile_model,
+                        "device": device.type, "image_size": size, "batch_size": batch}
+            edit = {"train": settings}
+            if track:  # the track's recipe (e.g. SOD's gradient clamp) merges over `train`: set ours there too
+                edit["tracks"] = {track: {"train": settings}}
+            recipe = resolve_recipe(deep_merge(params, edit), role, kd=kd, track=track)
             training = build_training(recipe, info, teacher=teacher)
             if not ours:  # the release's optimizer: the default per-parameter loop (same update rule)
                 training.optimizer = torch.optim.Adam(training.model.parameters(), lr=recipe.lr,
@@ -142,6 +145,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="images per step (default 4)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per mode (default 3)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mode (default 2)")
+    parser.add_argument("--baseline-steps", type=int, help="timed steps of the fp32 baseline (default: --steps)")
+    parser.add_argument("--track", help="a key of params `tracks`: its train recipe merges in (e.g. SOD's clamp)")
     parser.add_argument("--only", default=",".join(STEP_KINDS), help="comma list of teacher,student,kd")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--gemm-size", type=int, default=0, help="matmul side for the peak (default 4096 CPU, 8192 GPU)")
@@ -161,7 +166,8 @@ def main() -> None:
 
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or 'cpu'}), "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}; {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.warmup} warm-up + {args.steps} timed steps per mode")
+          f"track {args.track or '-'}; {args.warmup} warm-up + {args.steps} timed steps ({args.baseline_steps or args.steps} "
+          "for the fp32 baseline)")
     print(f"baseline: fp32 eager NCHW, per-parameter Adam (the release); ours: {ours} (params.yaml train), "
           "fused Adam (the training loop)")
     # On a shared machine the peak is what the matmul gets when it runs alone-ish: measure it before the
@@ -171,9 +177,10 @@ def main() -> None:
 
     results = []
     for kind in kinds:
-        run = make_step(kind, params, args.size, args.batch, device)
+        run = make_step(kind, params, args.size, args.batch, device, args.track)
         flops = run.count_flops()
-        base_s = time_steps(run, device, "fp32", False, False, False, args.warmup, args.steps)
+        base_steps = args.baseline_steps or args.steps
+        base_s = time_steps(run, device, "fp32", False, False, False, min(args.warmup, base_steps), base_steps)
         ours_s = time_steps(run, device, ours["precision"], ours["channels_last"], ours["compile"], True,
                             args.warmup, args.steps)
         results.append({"step": kind, "flops_per_step": flops, "base_s": base_s, "ours_s": ours_s})
@@ -202,8 +209,10 @@ def main() -> None:
 
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "device": str(device), "threads": torch.get_num_threads(), "size": args.size, "batch": args.batch,
-            "steps": args.steps, "warmup": args.warmup, "ours": ours,
+            "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
+            platform.processor(), "torch": torch.__version__, "threads": torch.get_num_threads(), "track": args.track,
+            "size": args.size, "batch": args.batch, "steps": args.steps, "baseline_steps": args.baseline_steps or args.steps,
+            "warmup": args.warmup, "ours": ours,
             "peak_flops": {p: v for p, v in peaks.items()}, "results": results}, indent=2) + "\n")
 
 
