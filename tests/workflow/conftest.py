@@ -66,9 +66,11 @@ def working_tree_files() -> list[str]:
 
 
 def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict | None = None,
-              files: list[str] | None = None, validate: bool = True) -> Path:
+              files: list[str] | None = None, validate: bool = True, replace: dict | None = None) -> Path:
     """Copy the working tree into ``dest`` (a git repo with one commit). A preset is merged INTO params.yaml,
-    the way a DVC user applies one (docs/workflow.md), so Snakemake and DVC run the very same commands."""
+    the way a DVC user applies one (docs/workflow.md), so Snakemake and DVC run the very same commands.
+    ``edit`` is deep-merged over the result; ``replace`` then sets whole top-level keys (a mapping replaced,
+    not merged into the preset's)."""
     from aclnet_kd.config import deep_merge, load_params
 
     dest.mkdir(parents=True)
@@ -81,6 +83,7 @@ def copy_repo(dest: Path, preset: str | None = "config/smoke.yaml", edit: dict |
     params = load_params([dest / "params.yaml"] + ([dest / preset] if preset else []), validate=validate)
     if edit:
         params = deep_merge(params, edit)
+    params.update(replace or {})
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "add", "-A"], dest)
