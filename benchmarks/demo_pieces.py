@@ -41,17 +41,6 @@ STARTUP_IMPORTS = {  # what each command of the predict_evaluate job imports bef
 }
 
 
-def cpu_name() -> str:
-    """lscpu's model name (the CPU beside every figure)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        from aclnet_kd.provenance import cpu_model
-
-        return cpu_model()
-
-
 def prepare(params: dict, root: Path) -> Path:
     """params.yaml's rail dataset (synthetic), prepared into ``root`` as the workflow's `prepare` job does."""
     name = params["tracks"]["rail"]["dataset"]
@@ -203,11 +192,12 @@ def main() -> None:
     import torch
 
     from aclnet_kd.config import load_params
+    from aclnet_kd.provenance import cpu_model
 
     torch.set_num_threads(1)  # as each workflow training runs (compute.train_threads)
     params = load_params([REPO / "params.yaml"])
     every_s = params["train"]["checkpoint_every_s"]
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} thread")
+    print(f"CPU: {cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} thread")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         started = time.perf_counter()

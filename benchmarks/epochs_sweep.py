@@ -30,6 +30,8 @@ from pathlib import Path
 
 import yaml
 
+from aclnet_kd.provenance import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPES = ("{}", "{epochs: 28}", "{epochs: 24}", "{epochs: 20}")
 
@@ -69,8 +71,7 @@ def main() -> None:
 
     params = yaml.safe_load(args.params.read_text())
     dataset = params["tracks"][args.track]["dataset"]
-    print(f"CPU: {subprocess.run(['lscpu'], capture_output=True, text=True).stdout.split('Model name:')[-1].splitlines()[0].strip()}, "
-          f"{os.cpu_count()} cores; {args.track} plain student, seed {args.seed}, {args.jobs} trainings side by side, 1 thread each")
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {args.track} plain student, seed {args.seed}, {args.jobs} trainings side by side, 1 thread each")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         subprocess.run(aclnet("prepare", "--params", str(args.params), "--dataset", dataset, "--out",
@@ -83,8 +84,9 @@ def main() -> None:
     print(f"{'recipe (over train)':<44} {'epochs':>6} {'seconds':>8} {'cost':>6} {'best val Sm':>11} "
           f"{'gain':>7}  converged")
     for row in rows:
+        gain = "—" if row["gain"] is None else f"{row['gain']:.4f}"  # None: too few epochs for a window
         print(f"{json.dumps(row['recipe']):<44} {row['epochs']:>6} {row['seconds']:>8.1f} {row['seconds'] / base:>6.2f} "
-              f"{row['best_val_sm']:>11.3f} {row['gain']:>7.4f}  {'yes' if row['converged'] else 'NO'}")
+              f"{row['best_val_sm']:>11.3f} {gain:>7}  {'yes' if row['converged'] else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from aclnet_kd.config import deep_merge, load_params
 from aclnet_kd.models import build_model
+from aclnet_kd.provenance import cpu_model
 from aclnet_kd.train.distributed import DistInfo, resolve_device
 from aclnet_kd.train.training import build_training, prepare_teacher, train_step
 from aclnet_kd.train.precision import check_precision
@@ -62,9 +62,8 @@ def make_step(kind: str, params: dict, size: int, batch: int, device: torch.devi
         if key not in built:
             settings = {"precision": precision, "channels_last": channels_last, "compile": compile_model,
                         "device": device.type, "image_size": size, "batch_size": batch}
-            edit = {"train": settings}
-            if track:  # the track's recipe (e.g. SOD's gradient clamp) merges over `train`: set ours there too
-                edit["tracks"] = {track: {"train": settings}}
+            # a track's recipe (e.g. SOD's gradient clamp) merges over `train`: ours go in at the last level
+            edit = {"tracks": {track: {"train": settings}}} if track else {"train": settings}
             recipe = resolve_recipe(deep_merge(params, edit), role, kd=kd, track=track)
             training = build_training(recipe, info, teacher=teacher)
             if not ours:  # the release's optimizer: the default per-parameter loop (same update rule)
@@ -164,7 +163,8 @@ def main() -> None:
     gemm_n = args.gemm_size or (8192 if device.type == "cuda" else 4096)
     kinds = [k.strip() for k in args.only.split(",") if k.strip()]
 
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or 'cpu'}), "
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+    print(f"device {device} ({device_name}), "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}; {args.size}x{args.size}, batch {args.batch}, "
           f"track {args.track or '-'}; {args.warmup} warm-up + {args.steps} timed steps ({args.baseline_steps or args.steps} "
           "for the fp32 baseline)")
@@ -209,8 +209,7 @@ def main() -> None:
 
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
-            platform.processor(), "torch": torch.__version__, "threads": torch.get_num_threads(), "track": args.track,
+            "device": str(device), "device_name": device_name, "torch": torch.__version__, "threads": torch.get_num_threads(), "track": args.track,
             "size": args.size, "batch": args.batch, "steps": args.steps, "baseline_steps": args.baseline_steps or args.steps,
             "warmup": args.warmup, "ours": ours,
             "peak_flops": {p: v for p, v in peaks.items()}, "results": results}, indent=2) + "\n")
